@@ -1,0 +1,310 @@
+"""HTTP plumbing both apps share: JSON errors, body parsing, security headers, health, metrics,
+admin bearer auth, Jinja2 pages and the server runner.
+
+Domain code raises :class:`ApiError` subclasses; :func:`error_middleware` is the one place that
+turns them (and aiohttp's own HTTP errors) into ``{"error": code, "message": text}`` bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+
+from .config import Settings
+from .i18n import Catalog, pick_language
+from .tokens import Signer
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = TEMPLATES_DIR / "static"
+
+# Requests carry small JSON documents; anything larger is refused before it is read (413).
+MAX_BODY_BYTES = 64 * 1024
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+SIGNER_KEY = web.AppKey("signer", Signer)
+JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
+APP_NAME_KEY = web.AppKey("app_name", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_LATENCY = Histogram(
+    "fairgate_http_request_duration_seconds",
+    "HTTP request latency by app, route and status class",
+    ["app", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class ApiError(Exception):
+    """An error with a stable machine code, an HTTP status and a human message."""
+
+    status = 400
+    code = "bad_request"
+    message = "The request is not valid."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> None:
+        self.message = message or self.message
+        self.status = status or self.status
+        self.code = code or self.code
+        self.headers = dict(headers or {})
+        self.fields = fields
+        super().__init__(self.message)
+
+    def response(self) -> web.Response:
+        body = {"error": self.code, "message": self.message, **self.fields}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class InvalidJson(ApiError):
+    status, code, message = 400, "invalid_json", "The request body is not valid JSON."
+
+
+class ValidationFailed(ApiError):
+    status, code = 422, "validation_failed"
+
+
+class NotFound(ApiError):
+    status, code, message = 404, "not_found", "No such resource."
+
+
+class Unauthorized(ApiError):
+    status, code, message = 401, "unauthorized", "Authentication is required."
+
+
+class Forbidden(ApiError):
+    status, code, message = 403, "forbidden", "This request is not allowed."
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "unavailable"
+    message = "The service is temporarily unavailable; retry shortly."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 2, **kw: Any) -> None:
+        headers = {"Retry-After": str(retry_after), **kw.pop("headers", {})}
+        super().__init__(message, headers=headers, **kw)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    411: "length_required",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    431: "headers_too_large",
+}
+
+
+def wants_json(request: web.Request) -> bool:
+    path = request.path
+    return (
+        path.startswith("/api/")
+        or path.startswith("/admin/api/")
+        or "application/json" in request.headers.get("Accept", "")
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400 or not wants_json(request):
+            raise
+        code = _HTTP_CODES.get(exc.status, "error")
+        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return web.json_response(
+            {"error": code, "message": message}, status=exc.status, headers=headers
+        )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": "internal", "message": "Something went wrong on our side."}, status=500
+        )
+
+
+# Tokens ride in URLs (admission links): never leak them through Referer; no inline scripts.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:
+        status = exc.status
+        for name, value in SECURITY_HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
+    finally:
+        route = request.match_info.route.name or "unmatched"
+        REQUEST_LATENCY.labels(
+            request.app[APP_NAME_KEY], route, f"{status // 100}xx"
+        ).observe(time.perf_counter() - started)
+    if not response.prepared:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; 400 when it is not one, 413 when too large."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError("The request body is too large.", status=413, code="body_too_large")
+    raw = await request.read()  # aiohttp enforces client_max_size while reading (413)
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJson() from None
+    if not isinstance(data, dict):
+        raise InvalidJson("The request body must be a JSON object.")
+    return data
+
+
+def require_admin(request: web.Request) -> None:
+    """Bearer token check in constant time (401 without a valid token)."""
+    expected = request.app[SETTINGS_KEY].admin_token
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
+        raise Unauthorized(
+            "A valid admin bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "app": request.app[APP_NAME_KEY]})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    resp = web.Response(body=generate_latest())
+    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    resp.charset = "utf-8"
+    return resp
+
+
+def make_jinja() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        enable_async=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static_url"] = static_url
+    return env
+
+
+def _static_version(name: str) -> str:
+    try:
+        return str(int((STATIC_DIR / name).stat().st_mtime))
+    except OSError:
+        return "0"
+
+
+def static_url(name: str) -> str:
+    """URL of a shipped static file, versioned by its mtime so browsers refetch on change."""
+    return f"/static/{name}?v={_static_version(name)}"
+
+
+def render(
+    request: web.Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    catalog: Catalog | None = None,
+    status: int = 200,
+) -> web.Response:
+    """Render a page in the visitor's language; ``t`` holds the catalog's strings for it."""
+    env = request.app[JINJA_KEY]
+    lang = pick_language(request.headers.get("Accept-Language", ""))
+    strings = catalog.strings(lang) if catalog is not None else {}
+    html = env.get_template(template).render(lang=lang, t=strings, **context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def base_app(name: str, settings: Settings, signer: Signer | None = None) -> web.Application:
+    """An application with the shared middlewares, health, metrics and static files wired."""
+    app = web.Application(
+        middlewares=[headers_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    app[APP_NAME_KEY] = name
+    app[SETTINGS_KEY] = settings
+    app[SIGNER_KEY] = signer or Signer(settings.secret_keys)
+    app[JINJA_KEY] = make_jinja()
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/metrics", metrics, name="metrics")
+    app.router.add_static("/static", STATIC_DIR, name="static")
+    return app
+
+
+def install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def serve(app: web.Application, host: str, port: int) -> None:
+    install_uvloop()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    web.run_app(app, host=host, port=port, access_log=None, print=None,
+                handler_cancellation=True)
