@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench bench-quick chromium clean
+.PHONY: demo test lint bench bench-quick chromium wrk clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,19 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	touch $(STAMP)
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian chromium for the browser tests..."; \
+# $(call apt_install,COMMAND,PACKAGE): install a Debian package when its command is missing.
+define apt_install
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  echo "Installing Debian package $(2)..."; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(2) >/dev/null; }
+endef
+
+chromium:
+	$(call apt_install,chromium,chromium)
+
+wrk:
+	$(call apt_install,wrk,wrk)
 
 demo: $(STAMP)
 	$(PY) -m fairgate.demo
@@ -29,10 +37,10 @@ test: $(STAMP) chromium
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(PY) -m bench.run
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) wrk
 	$(PY) -m bench.run --quick
 
 clean:

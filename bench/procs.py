@@ -1,0 +1,108 @@
+"""Start the servers a benchmark measures: embedded Redis/PostgreSQL and app processes, each on
+a free loopback port, stopped again when the benchmark ends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fairgate.embedded import Backends, ensure_backends, free_port
+
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
+SECRET_KEYS = "bench-secret-key-0123456789abcdef"
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+def wait_healthy(proc: Proc, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited early; see {proc.log}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{proc.url}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} did not become healthy; see {proc.log}")
+
+
+class Stack:
+    """Backends plus app processes for one benchmark run."""
+
+    def __init__(self, data_dir: Path, backends: Backends) -> None:
+        self.data_dir = data_dir
+        self.backends = backends
+        self.procs: list[Proc] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "REDIS_URL": self.backends.redis_url or "",
+            "DATABASE_URL": self.backends.database_url or "",
+            "DATA_DIR": str(self.data_dir),
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "SECRET_KEYS": SECRET_KEYS,
+        }
+
+    def start(self, name: str, module: str, *args: str, env: dict[str, str] | None = None,
+              serve: bool = True) -> Proc:
+        port = free_port()
+        log = self.data_dir / f"{name}.log"
+        cmd = [sys.executable, "-m", module]
+        if serve:
+            cmd.append("serve")
+        cmd += ["--host", "127.0.0.1", "--port", str(port), *args]
+        with open(log, "ab") as fh:
+            popen = subprocess.Popen(cmd, env={**self.env, **(env or {})}, stdout=fh,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = Proc(name, popen, f"http://127.0.0.1:{port}", log)
+        self.procs.append(proc)
+        wait_healthy(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> None:
+        if proc.popen.poll() is None:
+            proc.popen.send_signal(signal.SIGINT)
+            try:
+                proc.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def close(self) -> None:
+        for proc in list(self.procs):
+            self.stop(proc)
+        self.backends.stop()
+
+
+@contextlib.contextmanager
+def stack() -> Iterator[Stack]:
+    """Real servers: the configured REDIS_URL/DATABASE_URL, or private embedded ones."""
+    data_dir = Path(tempfile.mkdtemp(prefix="fairgate-bench-"))
+    backends = ensure_backends(
+        data_dir, os.environ.get("REDIS_URL") or None, os.environ.get("DATABASE_URL") or None
+    )
+    s = Stack(data_dir, backends)
+    try:
+        yield s
+    finally:
+        s.close()
