@@ -11,7 +11,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	# compat mode: a path entry for the project root, so new packages need no reinstall.
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+	  --config-settings editable_mode=compat -e '.[test,bench]'
 	touch $(STAMP)
 
 # $(call apt_install,COMMAND,PACKAGE): install a Debian package when its command is missing.
@@ -22,8 +24,14 @@ define apt_install
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(2) >/dev/null; }
 endef
 
+# Korean text on the pages needs a CJK font in the headless browser (fonts-nanum).
 chromium:
 	$(call apt_install,chromium,chromium)
+	@[ -e /usr/share/fonts/truetype/nanum ] || { \
+	  echo "Installing Debian package fonts-nanum..."; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-nanum >/dev/null || { \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-nanum >/dev/null; }; }
 
 wrk:
 	$(call apt_install,wrk,wrk)

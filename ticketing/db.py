@@ -1,0 +1,148 @@
+"""The asyncpg pool, the migration runner and the one way write transactions are run.
+
+Every write is one transaction with a short ``lock_timeout``; the errors that mean "contended"
+or "PostgreSQL is gone" are turned into 409 and 503 answers here, so no caller can forget.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    CannotConnectNowError,
+    CrashShutdownError,
+    DeadlockDetectedError,
+    LockNotAvailableError,
+    PostgresConnectionError,
+    TooManyConnectionsError,
+)
+
+from fairgate.config import Settings
+
+from . import queries
+from .errors import Busy, DatabaseUnavailable
+from .tuning import Tuning
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# pg_advisory_xact_lock key taken while migrating: "tkmigr" in ASCII, unused by anything else.
+MIGRATION_LOCK_KEY = 0x746B6D696772
+
+# What "the database cannot be reached right now" looks like from asyncpg: refused or dropped
+# sockets (OSError, TimeoutError), a server shutting down or starting, or no free connection.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    PostgresConnectionError,
+    CannotConnectNowError,
+    AdminShutdownError,
+    CrashShutdownError,
+    TooManyConnectionsError,
+)
+
+Connection = asyncpg.Connection
+
+
+async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:
+    """A pool sized by settings; ``statement_cache_size`` 0 keeps it usable behind PgBouncer."""
+    return await asyncpg.create_pool(
+        database_url,
+        min_size=settings.pg_pool_min,
+        max_size=max(settings.pg_pool_max, settings.pg_pool_min, 1),
+        statement_cache_size=settings.pg_statement_cache_size,
+        command_timeout=30,
+    )
+
+
+def available_migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every shipped migration, oldest first."""
+    found: dict[int, tuple[int, str, str]] = {}
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise RuntimeError(f"migration file name not understood: {path.name}")
+        version = int(match.group(1))
+        if version in found:
+            raise RuntimeError(f"two migrations share version {version}")
+        found[version] = (version, match.group(2), path.read_text())
+    return [found[v] for v in sorted(found)]
+
+
+async def migrate(conn: Connection) -> list[int]:
+    """Apply the migrations this database lacks; returns the versions applied now.
+
+    Runs in one transaction under an advisory lock, so two processes starting at once apply
+    each migration once: the second waits, then finds nothing left to do.
+    """
+    applied_now: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS ticketing_migrations (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM ticketing_migrations")}
+        for version, name, sql in available_migrations():
+            if version in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO ticketing_migrations (version, name) VALUES ($1, $2)", version, name
+            )
+            applied_now.append(version)
+            log.info("applied migration %03d_%s", version, name)
+    return applied_now
+
+
+async def run_write(
+    pool: asyncpg.Pool, tuning: Tuning, work: Callable[[Connection], Awaitable[T]]
+) -> T:
+    """Run ``work`` in one transaction with a short lock timeout.
+
+    A deadlock cannot happen with the lock order the queries keep, but if PostgreSQL ever
+    reports one the whole transaction is retried once, then answered 409: never a 500.
+    """
+    for attempt in (1, 2):
+        try:
+            return await _transaction(pool, tuning, work)
+        except DeadlockDetectedError:
+            log.warning("deadlock detected (attempt %d)", attempt)
+    raise Busy()
+
+
+async def _transaction(
+    pool: asyncpg.Pool, tuning: Tuning, work: Callable[[Connection], Awaitable[T]]
+) -> T:
+    try:
+        async with pool.acquire(timeout=tuning.acquire_timeout_s) as conn:
+            async with conn.transaction():
+                await conn.execute(queries.SET_LOCK_TIMEOUT, f"{tuning.lock_timeout_ms}ms")
+                return await work(conn)
+    except LockNotAvailableError:
+        raise Busy() from None
+    except UNAVAILABLE_ERRORS as exc:
+        log.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
+        raise DatabaseUnavailable() from None
+
+
+async def run_read(
+    pool: asyncpg.Pool, tuning: Tuning, work: Callable[[Connection], Awaitable[T]]
+) -> T:
+    """Run a read on a pooled connection, answering 503 when PostgreSQL is unreachable."""
+    try:
+        async with pool.acquire(timeout=tuning.acquire_timeout_s) as conn:
+            return await work(conn)
+    except UNAVAILABLE_ERRORS as exc:
+        log.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
+        raise DatabaseUnavailable() from None

@@ -1,0 +1,284 @@
+"""Holding, confirming, releasing and cancelling seats: the part that must never oversell.
+
+Each operation is one transaction (``db.run_write``) that takes its locks once, in the order
+the queries module states, re-checks availability under those locks, then writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from fairgate.web import ValidationFailed
+
+from . import queries
+from .db import Connection, run_read, run_write
+from .errors import (
+    BookingNotFound,
+    HoldAlreadyConfirmed,
+    HoldExpired,
+    HoldNotFound,
+    HoldReleased,
+    IdempotencyKeyReused,
+    LimitExceeded,
+    SaleClosed,
+    SaleNotOpen,
+    SeatNotFound,
+    SeatsNotInEvent,
+    SeatsUnavailable,
+)
+from .stream import notify_seats
+from .tuning import Tuning
+
+log = logging.getLogger(__name__)
+
+# Seat ids are bigserial values: anything outside a positive bigint cannot name a seat.
+MAX_SEAT_ID = 2**63 - 1
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """An answer of a write: HTTP status and JSON body (kept as is for idempotent retries)."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def parse_seat_ids(raw: Any, event_limit: int, request_limit: int) -> list[int]:
+    """The requested seat ids, sorted; 422 for anything that is not a short list of ids."""
+    if not isinstance(raw, list) or not raw:
+        raise ValidationFailed("seat_ids must be a non-empty list of seat ids.",
+                               code="invalid_seat_ids")
+    if any(not isinstance(i, int) or isinstance(i, bool) or not 0 < i <= MAX_SEAT_ID
+           for i in raw):
+        raise ValidationFailed("seat_ids must hold positive integers only.",
+                               code="invalid_seat_ids")
+    if len(set(raw)) != len(raw):
+        raise ValidationFailed("seat_ids lists a seat twice.", code="duplicate_seat_ids")
+    if len(raw) > min(event_limit, request_limit):
+        raise ValidationFailed(
+            f"At most {min(event_limit, request_limit)} seats can be held at once.",
+            code="too_many_seats", limit=min(event_limit, request_limit),
+        )
+    return sorted(raw)
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationFailed("Idempotency-Key must be 1 to 200 printable characters.",
+                               code="invalid_idempotency_key")
+    return key
+
+
+def check_sale_window(event: asyncpg.Record) -> None:
+    now = datetime.now(UTC)
+    if event["sale_starts_at"] is not None and now < event["sale_starts_at"]:
+        raise SaleNotOpen()
+    if event["sale_ends_at"] is not None and now >= event["sale_ends_at"]:
+        raise SaleClosed()
+
+
+async def place_hold(
+    pool: asyncpg.Pool,
+    tuning: Tuning,
+    event: asyncpg.Record,
+    visitor: str,
+    seat_ids: list[int],
+    idempotency_key: str | None,
+) -> Outcome:
+    """Hold all of ``seat_ids`` for ``visitor`` or none of them."""
+    check_sale_window(event)
+    event_id = event["id"]
+    fingerprint = ",".join(map(str, seat_ids))
+
+    async def work(conn: Connection) -> Outcome:
+        # 1. The buyer's own lock: parallel requests of one visitor queue here, so the limit
+        #    check below sees every seat their earlier requests took.
+        await conn.execute(queries.LOCK_BUYER, event_id, visitor)
+        if idempotency_key is not None:
+            first = await conn.fetchrow(queries.IDEMPOTENT_ANSWER, event_id, visitor,
+                                        idempotency_key)
+            if first is not None:
+                if first["fingerprint"] != fingerprint:
+                    raise IdempotencyKeyReused()
+                return Outcome(first["status"], json.loads(first["body"]))
+        # 2. The seat rows, ascending id (the query's ORDER BY), under lock_timeout.
+        rows = await conn.fetch(queries.LOCK_SEATS_FOR_HOLD, seat_ids)
+        await _check_seats_exist(conn, event_id, seat_ids, rows)
+        hold_ids = [r["hold_id"] for r in rows if r["status"] == "held"]
+        live = {r["id"] for r in await conn.fetch(queries.LIVE_HOLDS, hold_ids)} if hold_ids \
+            else set()
+        lost = [r["id"] for r in rows
+                if r["status"] == "sold" or (r["status"] == "held" and r["hold_id"] in live)]
+        if lost:
+            raise SeatsUnavailable(seat_ids=lost)
+        # 3. The limit, counted under the buyer lock in this same transaction.
+        owned = await conn.fetchval(queries.VISITOR_SEAT_COUNT, event_id, visitor)
+        limit = event["per_visitor_limit"]
+        if owned + len(seat_ids) > limit:
+            raise LimitExceeded(limit=limit, owned=owned)
+        hold = await conn.fetchrow(queries.INSERT_HOLD, event_id, visitor, seat_ids,
+                                   float(event["hold_ttl_s"]))
+        changed = await conn.fetch(queries.MARK_SEATS_HELD, seat_ids, hold["id"], visitor)
+        await notify_seats(conn, event_id, changed)
+        outcome = Outcome(201, {
+            "hold_id": hold["id"],
+            "event_id": event_id,
+            "seat_ids": seat_ids,
+            "expires_at": hold["expires_at"].isoformat(),
+        })
+        if idempotency_key is not None:
+            await conn.execute(queries.SAVE_IDEMPOTENT_ANSWER, event_id, visitor,
+                               idempotency_key, fingerprint, outcome.status,
+                               json.dumps(outcome.body))
+        return outcome
+
+    return await run_write(pool, tuning, work)
+
+
+async def _check_seats_exist(
+    conn: Connection, event_id: int, seat_ids: list[int], rows: list[asyncpg.Record]
+) -> None:
+    if len(rows) == len(seat_ids) and all(r["event_id"] == event_id for r in rows):
+        return
+    found = {r["id"]: r["event_id"] for r in rows}
+    missing = [i for i in seat_ids if i not in found]
+    if missing:
+        raise SeatNotFound(seat_ids=missing)
+    raise SeatsNotInEvent(seat_ids=[i for i, e in found.items() if e != event_id])
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    booking_id: int
+    room: str
+    created: bool
+
+
+async def confirm_hold(
+    pool: asyncpg.Pool, tuning: Tuning, hold_id: int, room: str, visitor: str
+) -> Confirmed:
+    """Turn a live hold into a booking. Confirming twice returns the same booking."""
+
+    async def work(conn: Connection) -> Confirmed:
+        hold = await _own_hold(conn, hold_id, room, visitor)
+        if hold["status"] == "confirmed":
+            booking_id = await conn.fetchval(queries.BOOKING_OF_HOLD, hold_id)
+            return Confirmed(booking_id, hold["room"], created=False)
+        if hold["status"] == "released":
+            raise HoldReleased()
+        if hold["status"] == "expired" or hold["expired"]:
+            raise HoldExpired()
+        seats = await conn.fetch(queries.LOCK_SEATS_OF_HOLD, hold_id)
+        if len(seats) != len(hold["seat_ids"]):
+            # Only an expired hold can lose seats, and that was checked above; refuse anyway
+            # rather than sell part of a hold.
+            raise HoldExpired()
+        seat_ids = [s["id"] for s in seats]
+        booking_id = await conn.fetchval(queries.INSERT_BOOKING, hold["event_id"], visitor,
+                                         hold_id, sum(s["price"] for s in seats))
+        await conn.execute(queries.INSERT_BOOKING_SEATS, booking_id, seat_ids)
+        changed = await conn.fetch(queries.MARK_SEATS_SOLD, seat_ids, booking_id)
+        await conn.execute(queries.SET_HOLD_STATUS, hold_id, "confirmed")
+        await notify_seats(conn, hold["event_id"], changed)
+        return Confirmed(booking_id, hold["room"], created=True)
+
+    done = await run_write(pool, tuning, work)
+    if done.created:
+        log.info("booking %d confirmed from hold %d", done.booking_id, hold_id)
+    return done
+
+
+async def release_hold(
+    pool: asyncpg.Pool, tuning: Tuning, hold_id: int, room: str, visitor: str
+) -> None:
+    """Give the seats of a hold back. Releasing an ended hold again is a no-op."""
+
+    async def work(conn: Connection) -> None:
+        hold = await _own_hold(conn, hold_id, room, visitor)
+        if hold["status"] == "confirmed":
+            raise HoldAlreadyConfirmed()
+        if hold["status"] != "active":
+            return
+        changed = await conn.fetch(queries.FREE_SEATS_OF_HOLD, hold_id)
+        await conn.execute(queries.SET_HOLD_STATUS, hold_id, "released")
+        await notify_seats(conn, hold["event_id"], changed)
+
+    await run_write(pool, tuning, work)
+
+
+async def release_all(
+    pool: asyncpg.Pool, tuning: Tuning, event_id: int, visitor: str
+) -> int:
+    """Release every active hold of a visitor who gives up; returns how many were released."""
+
+    async def work(conn: Connection) -> int:
+        await conn.execute(queries.LOCK_BUYER, event_id, visitor)
+        hold_ids = [r["id"] for r in await conn.fetch(queries.ACTIVE_HOLDS_OF_VISITOR,
+                                                      event_id, visitor)]
+        for hold_id in hold_ids:
+            changed = await conn.fetch(queries.FREE_SEATS_OF_HOLD, hold_id)
+            await conn.execute(queries.SET_HOLD_STATUS, hold_id, "released")
+            await notify_seats(conn, event_id, changed)
+        return len(hold_ids)
+
+    return await run_write(pool, tuning, work)
+
+
+async def _own_hold(conn: Connection, hold_id: int, room: str, visitor: str) -> asyncpg.Record:
+    """The hold row, locked; someone else's hold is reported as missing, not as forbidden."""
+    hold = await conn.fetchrow(queries.LOCK_HOLD, hold_id)
+    if hold is None or hold["visitor"] != visitor or hold["room"] != room:
+        raise HoldNotFound()
+    return hold
+
+
+async def cancel_booking(
+    pool: asyncpg.Pool, tuning: Tuning, booking_id: int, room: str, visitor: str
+) -> dict[str, Any]:
+    """Cancel a booking and free its seats. Cancelling twice answers the same."""
+
+    async def work(conn: Connection) -> dict[str, Any]:
+        booking = await conn.fetchrow(queries.LOCK_BOOKING, booking_id)
+        if booking is None or booking["visitor"] != visitor or booking["room"] != room:
+            raise BookingNotFound()
+        if booking["status"] == "confirmed":
+            changed = await conn.fetch(queries.FREE_SEATS_OF_BOOKING, booking_id)
+            await conn.execute(queries.END_BOOKING_SEATS, booking_id)
+            await conn.execute(queries.CANCEL_BOOKING, booking_id)
+            await notify_seats(conn, booking["event_id"], changed)
+        return {"booking_id": booking_id, "status": "cancelled"}
+
+    result = await run_write(pool, tuning, work)
+    log.info("booking %d cancelled", booking_id)
+    return result
+
+
+async def list_bookings(
+    pool: asyncpg.Pool, tuning: Tuning, event_id: int, visitor: str
+) -> list[dict[str, Any]]:
+    async def work(conn: Connection) -> list[dict[str, Any]]:
+        rows = await conn.fetch(queries.LIST_BOOKINGS, event_id, visitor)
+        return [
+            {
+                "booking_id": r["id"],
+                "event_id": event_id,
+                "status": r["status"],
+                "total": r["total"],
+                "created_at": r["created_at"].isoformat(),
+                "cancelled_at": r["cancelled_at"].isoformat() if r["cancelled_at"] else None,
+                "seats": json.loads(r["seats"]),
+            }
+            for r in rows
+        ]
+
+    return await run_read(pool, tuning, work)

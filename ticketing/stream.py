@@ -1,0 +1,186 @@
+"""Live seat changes: one LISTEN connection per process fans out to every open seat page.
+
+Writers ``NOTIFY`` the changed seats (id, status, version) in the transaction that changes them,
+so a notice arrives only after commit. The hub merges notices per event for a short window and
+sends each subscriber one message per window: a burst of 500 changes becomes a few messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import asyncpg
+
+from . import queries
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tk_seats"
+# NOTIFY payloads must stay under 8000 bytes; a seat entry is at most ~40 bytes of JSON.
+SEATS_PER_NOTICE = 150
+# A subscriber this far behind is dropped; its page reconnects and reloads the map.
+SUBSCRIBER_QUEUE = 64
+
+
+def notices(event_id: int, rows: list[asyncpg.Record]) -> list[str]:
+    """NOTIFY payloads for changed seat rows (id, status, version) of one event."""
+    out = []
+    for start in range(0, len(rows), SEATS_PER_NOTICE):
+        chunk = rows[start:start + SEATS_PER_NOTICE]
+        out.append(json.dumps(
+            {"e": event_id, "s": [[r["id"], r["status"], r["version"]] for r in chunk]},
+            separators=(",", ":"),
+        ))
+    return out
+
+
+async def notify_seats(conn: asyncpg.Connection, event_id: int, rows: list[asyncpg.Record]) -> None:
+    """Queue seat-change notices inside the caller's transaction (delivered on commit)."""
+    for payload in notices(event_id, rows):
+        await conn.execute(queries.NOTIFY, CHANNEL, payload)
+
+
+class Subscription:
+    """One open stream: a bounded queue of ready-to-send SSE frames."""
+
+    def __init__(self, event_id: int) -> None:
+        self.event_id = event_id
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+
+
+class SeatHub:
+    """The process's LISTEN connection, the coalescing window and the subscribers."""
+
+    def __init__(self, database_url: str, coalesce_s: float) -> None:
+        self._url = database_url
+        self._coalesce_s = coalesce_s
+        self._subs: dict[int, set[Subscription]] = {}
+        self._pending: dict[int, dict[int, tuple[str, int]]] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+        self.messages_sent = 0
+
+    async def start(self) -> None:
+        """Start listening; returns once the LISTEN is in place (or after a short wait)."""
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name="tk-seat-listener"),
+            asyncio.create_task(self._flush_forever(), name="tk-seat-flusher"),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), 10)
+
+    async def stop(self) -> None:
+        self.close_all()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def close_all(self) -> None:
+        """End every open stream (shutdown): each handler returns when it reads ``None``."""
+        for subs in self._subs.values():
+            for sub in subs:
+                _offer(sub, None)
+
+    def subscribe(self, event_id: int) -> Subscription:
+        sub = Subscription(event_id)
+        self._subs.setdefault(event_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.event_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.event_id]
+
+    def _on_notice(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            event_id = int(data["e"])
+            seats = [(int(i), str(s), int(v)) for i, s, v in data["s"]]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed seat notice")
+            return
+        if event_id not in self._subs:
+            return
+        pending = self._pending.setdefault(event_id, {})
+        for seat_id, status, version in seats:
+            known = pending.get(seat_id)
+            if known is None or known[1] < version:
+                pending[seat_id] = (status, version)
+        self._wake.set()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            # The window: changes that land while we sleep join this message.
+            await asyncio.sleep(self._coalesce_s)
+            self._wake.clear()
+            pending, self._pending = self._pending, {}
+            for event_id, seats in pending.items():
+                frame = sse_frame("seats", {
+                    "event_id": event_id,
+                    "seats": [{"id": i, "status": s, "version": v}
+                              for i, (s, v) in sorted(seats.items())],
+                })
+                self._broadcast(event_id, frame)
+
+    def _broadcast(self, event_id: int, frame: str | None) -> None:
+        for sub in list(self._subs.get(event_id, ())):
+            if not _offer(sub, frame):
+                self.unsubscribe(sub)
+            else:
+                self.messages_sent += 1
+
+    def _resync_all(self) -> None:
+        """After the listener reconnects, notices may have been missed: pages reload the map."""
+        for event_id in list(self._subs):
+            self._broadcast(event_id, sse_frame("resync", {"event_id": event_id}))
+
+    async def _listen_forever(self) -> None:
+        delay = 0.5
+        first = True
+        while True:
+            lost = asyncio.Event()
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._url)
+                conn.add_termination_listener(lambda _c, ev=lost: ev.set())
+                await conn.add_listener(CHANNEL, self._on_notice)
+                self._listening.set()
+                if not first:
+                    self._resync_all()
+                first, delay = False, 0.5
+                await lost.wait()
+                log.warning("seat listener connection lost; reconnecting")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("seat listener cannot connect (%s); retrying in %.1fs",
+                            exc.__class__.__name__, delay)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(OSError, asyncpg.PostgresError,
+                                             asyncpg.InterfaceError):
+                        await asyncio.shield(conn.close(timeout=2))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _offer(sub: Subscription, frame: str | None) -> bool:
+    try:
+        sub.queue.put_nowait(frame)
+    except asyncio.QueueFull:
+        with contextlib.suppress(asyncio.QueueEmpty):
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(None)  # too far behind: end the stream, the page reloads
+        return False
+    return True
+
+
+def sse_frame(event: str, data: dict[str, Any]) -> str:
+    """One server-sent event (``data`` is one JSON line)."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
