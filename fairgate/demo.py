@@ -37,11 +37,13 @@ DEMO_ROOM_SETTINGS = {
 DEMO_EVENT = {
     "name": "Fairgate Philharmonic — Opening Night",
     "room": DEMO_ROOM,
-    "ticket_limit": 4,
+    "per_visitor_limit": 4,
     "hold_ttl_s": 300,
+    "currency": "USD",
+    # Prices in minor units (cents).
     "sections": [
-        {"name": "Floor", "rows": 8, "seats_per_row": 16, "price_cents": 12000},
-        {"name": "Balcony", "rows": 4, "seats_per_row": 20, "price_cents": 6500},
+        {"name": "Floor", "rows": 8, "seats_per_row": 16, "price": 12000},
+        {"name": "Balcony", "rows": 4, "seats_per_row": 20, "price": 6500},
     ],
 }
 
