@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench bench-quick chromium wrk clean
+.PHONY: demo test lint bench bench-quick chromium wrk proxies clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,15 @@ chromium:
 wrk:
 	$(call apt_install,wrk,wrk)
 
+# The multi-process tests put a real HAProxy and PgBouncer in front of the apps.
+proxies:
+	$(call apt_install,haproxy,haproxy)
+	$(call apt_install,pgbouncer,pgbouncer)
+
 demo: $(STAMP)
 	$(PY) -m fairgate.demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium proxies
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)

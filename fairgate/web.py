@@ -37,6 +37,10 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 SIGNER_KEY = web.AppKey("signer", Signer)
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 APP_NAME_KEY = web.AppKey("app_name", str)
+ReadyCheck = Callable[[web.Application], Awaitable[None]]
+# Each app appends the checks of the servers it depends on (Redis ping, PostgreSQL SELECT 1).
+READY_CHECKS_KEY = web.AppKey("ready_checks", list[tuple[str, ReadyCheck]])
+READY_TIMEOUT_S = 1.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -231,6 +235,24 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "app": request.app[APP_NAME_KEY]})
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """200 when every backend answers within a second; 503 naming the ones that do not, so a
+    load balancer stops sending traffic to a process that cannot serve it."""
+    failing: list[str] = []
+    for name, check in request.app[READY_CHECKS_KEY]:
+        try:
+            await asyncio.wait_for(check(request.app), READY_TIMEOUT_S)
+        # Any failure means "not ready": each driver (redis, asyncpg) raises its own family.
+        except Exception as exc:
+            log.warning("readiness check %s failed: %s", name, exc.__class__.__name__)
+            failing.append(name)
+    body = {"status": "unavailable" if failing else "ready", "app": request.app[APP_NAME_KEY]}
+    if failing:
+        body["failing"] = failing
+        return web.json_response(body, status=503, headers={"Retry-After": "2"})
+    return web.json_response(body)
+
+
 async def metrics(request: web.Request) -> web.Response:
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
@@ -287,7 +309,9 @@ def base_app(name: str, settings: Settings, signer: Signer | None = None) -> web
     app[SETTINGS_KEY] = settings
     app[SIGNER_KEY] = signer or Signer(settings.secret_keys)
     app[JINJA_KEY] = make_jinja()
+    app[READY_CHECKS_KEY] = []
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")
     app.router.add_static("/static", STATIC_DIR, name="static")
     return app

@@ -11,7 +11,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,12 @@ def make_settings(backends: Backends, data_dir: Path, **overrides: str) -> Setti
 @pytest.fixture(scope="session")
 def settings(backends: Backends, data_dir: Path) -> Settings:
     return make_settings(backends, data_dir)
+
+
+@pytest.fixture(scope="session")
+def settings_with(backends: Backends, data_dir: Path) -> Callable[..., Settings]:
+    """Settings for the test servers with some variables set (``settings_with(X="1")``)."""
+    return lambda **overrides: make_settings(backends, data_dir, **overrides)
 
 
 @pytest.fixture
