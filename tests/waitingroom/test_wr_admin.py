@@ -1,0 +1,119 @@
+"""The admin API: create, change (all or nothing), read, delete, figures; and the CLI over it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+from aiohttp.test_utils import TestClient
+from wr_support import ROOT, TARGET_URL, base_url, make_room
+
+ADMIN = "test-admin-token-0123456789abcdef"
+
+
+async def test_room_lifecycle(
+    client: TestClient, room_name: str, admin_headers: dict[str, str]
+) -> None:
+    resp = await client.put(f"/admin/api/rooms/{room_name}", headers=admin_headers,
+                            json={"target_url": TARGET_URL, "admit_per_minute": 30})
+    assert resp.status == 201
+    created = await resp.json()
+    assert created["max_active"] == 100 and created["state"] == "open"
+    resp = await client.put(f"/admin/api/rooms/{room_name}", headers=admin_headers,
+                            json={"target_url": TARGET_URL, "admit_per_minute": 31})
+    assert resp.status == 200
+
+    resp = await client.patch(f"/admin/api/rooms/{room_name}", headers=admin_headers, json={
+        "max_active": 7, "session_ttl": 90, "opens_at": "2030-01-02T03:04:05Z"})
+    body = await resp.json()
+    assert resp.status == 200
+    assert (body["admit_per_minute"], body["max_active"], body["session_ttl"]) == (31, 7, 90)
+    assert body["opens_at"] == 1893553445.0
+
+    listed = await (await client.get("/admin/api/rooms", headers=admin_headers)).json()
+    assert room_name in [r["room"] for r in listed["rooms"]]
+
+    stats = await (await client.get(f"/admin/api/rooms/{room_name}/stats",
+                                    headers=admin_headers)).json()
+    assert {"queue_length", "serving", "issued", "active", "lapsed", "admitted_per_minute",
+            "admit_per_minute"} <= set(stats)
+
+    assert (await client.delete(f"/admin/api/rooms/{room_name}", headers=admin_headers)).status \
+        == 204
+    assert (await client.get(f"/admin/api/rooms/{room_name}", headers=admin_headers)).status \
+        == 404
+    assert (await client.delete(f"/admin/api/rooms/{room_name}", headers=admin_headers)).status \
+        == 404
+
+
+async def test_patch_is_all_or_nothing_and_names_the_field(
+    client: TestClient, room_name: str, admin_headers: dict[str, str]
+) -> None:
+    await make_room(client, room_name, admin_headers, admit_per_minute=60)
+    cases = [
+        ({"admit_per_minute": 120, "max_active": 0}, "max_active"),
+        ({"admit_per_minute": -1}, "admit_per_minute"),
+        ({"admit_per_minute": 120, "session_ttl": 0}, "session_ttl"),
+        ({"admit_per_minute": 120, "target_url": "ftp://x"}, "target_url"),
+        ({"admit_per_minute": 120, "state": "half-open"}, "state"),
+        ({"admit_per_minute": 120, "opens_at": "tomorrow"}, "opens_at"),
+        ({"admit_per_minute": True}, "admit_per_minute"),
+        ({"admit_per_minute": 120, "colour": "red"}, "colour"),
+    ]
+    for body, field in cases:
+        resp = await client.patch(f"/admin/api/rooms/{room_name}", json=body,
+                                  headers=admin_headers)
+        assert resp.status == 422, body
+        answer = await resp.json()
+        assert answer["error"] == "validation_failed" and answer["field"] == field
+    current = await (await client.get(f"/admin/api/rooms/{room_name}",
+                                      headers=admin_headers)).json()
+    assert current["admit_per_minute"] == 60
+    resp = await client.patch("/admin/api/rooms/nosuchroom-x", json={"state": "open"},
+                              headers=admin_headers)
+    assert resp.status == 404
+
+
+async def _cli(*args: str, token: str | None = ADMIN) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "ADMIN_TOKEN"}
+    if token:
+        env["ADMIN_TOKEN"] = token
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "waitingroom.cli", *args, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_admin_cli(client: TestClient, room_name: str) -> None:
+    url = base_url(client)
+    code, out, err = await _cli("--url", url, "rooms", "set", room_name, "--target-url",
+                                TARGET_URL, "--rate", "120", "--max-active", "3")
+    assert code == 0, err
+    assert "rate=120/min" in out and "max_active=3" in out
+
+    code, out, _ = await _cli("--url", url, "rooms", "set", room_name, "--state", "paused")
+    assert code == 0 and "paused" in out
+
+    code, out, _ = await _cli("--url", url, "rooms", "show", room_name)
+    assert code == 0 and "queue=0" in out and "(knob 120)" in out
+
+    code, out, _ = await _cli("--url", url, "--json", "rooms", "list")
+    assert code == 0
+    assert room_name in [r["room"] for r in json.loads(out)["rooms"]]
+
+    code, _, err = await _cli("--url", url, "rooms", "set", room_name, "--max-active", "0")
+    assert code == 1 and "max_active" in err
+    code, _, err = await _cli("--url", url, "rooms", "show", room_name, token="x" * 20)
+    assert code == 1 and "401" in err
+    code, _, _ = await _cli("--url", url, "rooms", "set", room_name)
+    assert code == 2
+    code, _, _ = await _cli("--url", url, "rooms", "frobnicate")
+    assert code == 2
+    code, _, err = await _cli("--url", url, "rooms", "list", token=None)
+    assert code == 2 and "ADMIN_TOKEN" in err
+    code, _, err = await _cli("--url", "http://127.0.0.1:9", "rooms", "list")
+    assert code == 1 and "cannot reach" in err

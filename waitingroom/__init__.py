@@ -1,0 +1,1 @@
+"""The waiting room: a bank-ticket queue in front of a sale (DESIGN section 2)."""

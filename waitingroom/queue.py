@@ -1,0 +1,300 @@
+"""Join, poll and leave: the visitor's side of the queue (DESIGN section 2, steps 1, 2, 4, 5).
+
+The poll is the hot path. A visitor whose number has not been called is answered from the
+signed ticket and the process's room snapshot alone; Redis is touched per visitor only at join,
+once their number is called (to learn whether they were admitted or skipped), and through the
+batched heartbeat.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fairgate.redisconn import RedisClient
+from fairgate.tokens import Signer, TokenError, new_visitor_id
+
+from . import keys
+from .errors import NoTicket, RedisUnavailable, RoomClosed, RoomNotFound, TurnPassed
+from .metrics import JOINS, POLLS, RESTORES
+from .snapshot import Heartbeats, RoomSnapshot, Snapshots
+from .storage import REDIS_DOWN, Scripts
+
+# Visitors who arrive before ``opens_at`` hold a ticket for this pseudo-room: the suffix cannot
+# occur in a room name, so such a ticket never passes for a numbered one. Its number is the
+# arrival order, which does not decide anything.
+PRE_SUFFIX = "/pre"
+
+# Polling interval bounds (DESIGN: the expected wait / 4, between 1 s and 30 s, with jitter).
+MIN_POLL_MS = 1_000
+MAX_POLL_MS = 30_000
+PAUSED_POLL_MS = 10_000
+POLL_JITTER = 0.15
+# A ticket signed this long before a snapshot was read must be counted in that snapshot's
+# ``issued`` (covers clock differences between machines).
+CLOCK_MARGIN_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTicket:
+    visitor: str
+    number: int  # arrival order for a pre-queue ticket
+    pre: bool
+    raw: str
+    issued_at: float  # time.time() when the ticket was signed
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What a join or a poll tells the visitor."""
+
+    room: str
+    visitor: str
+    ticket: str
+    state: str  # waiting / admitted / paused / closed
+    number: int | None
+    serving: int
+    position: int | None
+    ahead: int | None
+    eta_s: int | None
+    admit_per_minute: int
+    poll_after_ms: int
+    redirect_url: str | None = None
+    opens_at: float | None = None
+
+    def answer(self, *fields: str) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in fields}
+        if self.redirect_url is not None:
+            data["redirect_url"] = self.redirect_url
+        if self.opens_at is not None:
+            data["opens_at"] = self.opens_at
+            data["opens_in_s"] = max(0, math.ceil(self.opens_at - time.time()))
+        return data
+
+
+JOIN_FIELDS = ("room", "number", "ticket", "position", "ahead", "eta_s", "poll_after_ms", "state")
+STATUS_FIELDS = (
+    "room", "state", "number", "serving", "position", "ahead", "eta_s", "admit_per_minute",
+    "poll_after_ms",
+)
+
+
+def place(number: int, serving: int) -> tuple[int, int]:
+    """(position, people ahead) like a bank counter: numbers between "now serving" and yours.
+
+    Depends only on ``serving``, which only rises, so the position shown never goes up.
+    """
+    ahead = max(0, number - serving - 1)
+    return ahead + 1, ahead
+
+
+def eta_seconds(ahead: int, per_minute: float) -> int | None:
+    """Expected wait for the visitor after ``ahead`` others; None when nobody is admitted."""
+    if per_minute <= 0:
+        return None
+    return math.ceil((ahead + 1) * 60 / per_minute)
+
+
+def eta_rate(snap: RoomSnapshot) -> float:
+    """Admissions per minute to predict with: the measured rate, never above the knob.
+
+    The measured rate knows about a full ``max_active``; the knob knows about a change the
+    last minute has not seen yet. While every slot is taken, people get in only as sessions
+    end, which at the latest happens after ``session_ttl``.
+    """
+    config = snap.config
+    rate = float(config.admit_per_minute)
+    measured = snap.measured_per_minute
+    if measured is not None and measured > 0:
+        rate = min(rate, measured)
+    if snap.active >= config.max_active:
+        rate = min(rate, config.max_active * 60 / config.session_ttl)
+    return rate
+
+
+def poll_after_ms(eta_s: float | None, rng: random.Random | None = None) -> int:
+    """Often near the front, rarely far back: a quarter of the expected wait, jittered."""
+    if eta_s is None:
+        base = float(PAUSED_POLL_MS)
+    else:
+        base = eta_s * 1000 / 4
+    base *= (rng or random).uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+    return int(min(MAX_POLL_MS, max(MIN_POLL_MS, base)))
+
+
+def room_state(snap: RoomSnapshot) -> str:
+    config = snap.config
+    if config.state == "closed":
+        return "closed"
+    if config.state == "paused" or config.admit_per_minute == 0:
+        return "paused"
+    return "waiting"
+
+
+def redirect_url(target_url: str, token: str) -> str:
+    sep = "&" if "?" in target_url else "?"
+    return f"{target_url}{sep}token={token}"
+
+
+class Queue:
+    """The visitor-facing operations of every room served by this process."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        scripts: Scripts,
+        snapshots: Snapshots,
+        heartbeats: Heartbeats,
+        signer: Signer,
+    ) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.snapshots = snapshots
+        self.heartbeats = heartbeats
+        self.signer = signer
+
+    def read_ticket(self, room: str, raw: str | None, snap: RoomSnapshot) -> HeldTicket | None:
+        """The visitor's ticket for this room; forged, expired or foreign ones count as none."""
+        if not raw:
+            return None
+        try:
+            t = self.signer.load_ticket(raw)
+        except TokenError:
+            return None
+        if t.room not in (room, room + PRE_SUFFIX):
+            return None
+        # A ticket from before the room was (re)created belongs to another sale.
+        if t.issued_at < snap.config.created_at - 1:
+            return None
+        return HeldTicket(t.visitor, t.number, t.room != room, raw, t.issued_at)
+
+    async def join(self, room: str, raw: str | None) -> Visit:
+        snap = await self.snapshots.get(room)
+        held = self.read_ticket(room, raw, snap)
+        return await self._claim(room, snap, held, allow_fresh=True)
+
+    async def status(self, room: str, raw: str | None) -> Visit:
+        snap = await self.snapshots.get(room)
+        held = self.read_ticket(room, raw, snap)
+        if held is None:
+            raise NoTicket()
+        POLLS.labels(room).inc()
+        if held.pre:
+            opens_at = snap.config.opens_at
+            if opens_at is not None and time.time() < opens_at:
+                return self._pre_visit(room, snap, held.visitor, held.raw)
+            return await self._claim(room, snap, held, allow_fresh=True)
+        if held.number <= snap.serving:
+            # Called: admitted, skipped while away, or finished. Only now ask Redis.
+            return await self._claim(room, snap, held, allow_fresh=False)
+        if held.number > snap.issued and self._issued_before(held, snap):
+            # Redis's counter is behind a number handed out before it was read: a failover lost
+            # the join. Put the place back now, so no newcomer is given the same number.
+            return await self._claim(room, snap, held, allow_fresh=False)
+        self.heartbeats.note(room, held.visitor, held.number)
+        return self._numbered_visit(room, snap, held.visitor, held.number, held.raw)
+
+    @staticmethod
+    def _issued_before(held: HeldTicket, snap: RoomSnapshot) -> bool:
+        """Whether the ticket was signed well before the snapshot was read from Redis."""
+        read_at = time.time() - (time.monotonic() - snap.fetched_at)
+        return held.issued_at + CLOCK_MARGIN_S < read_at
+
+    async def leave(self, room: str, raw: str | None) -> bool:
+        snap = await self.snapshots.get(room)
+        held = self.read_ticket(room, raw, snap)
+        if held is None:
+            raise NoTicket()
+        k = keys.RoomKeys(room)
+        try:
+            held_place = await self.scripts.leave(
+                keys=[k.queue, k.seen, k.lapsed, k.active, k.left, k.prequeue, k.prenum],
+                args=[held.visitor, 0 if held.pre else held.number],
+            )
+        except REDIS_DOWN as exc:
+            raise RedisUnavailable() from exc
+        return bool(held_place)
+
+    async def _claim(
+        self, room: str, snap: RoomSnapshot, held: HeldTicket | None, *, allow_fresh: bool
+    ) -> Visit:
+        k = keys.RoomKeys(room)
+        try:
+            result = await self.scripts.join(
+                keys=[k.config, k.issued, k.queue, k.seen, k.lapsed, k.active, k.serving, k.left,
+                      k.prequeue, k.preseq, k.prenum],
+                args=[
+                    held.visitor if held else "",
+                    held.number if held and not held.pre else 0,
+                    "1" if held and held.pre else "0",
+                    new_visitor_id(),
+                    secrets.randbits(31),
+                    "1" if allow_fresh else "0",
+                    self.snapshots.highest(room),
+                ],
+            )
+        except REDIS_DOWN as exc:
+            raise RedisUnavailable() from exc
+        status = result[0]
+        if status == "missing":
+            self.snapshots.forget(room)
+            raise RoomNotFound()
+        if status == "closed":
+            raise RoomClosed()
+        visitor, number = str(result[1]), int(result[2])
+        if status == "done":
+            raise TurnPassed()
+        if status == "pre":
+            same = held is not None and held.pre and held.visitor == visitor
+            raw = held.raw if same and held else self.signer.ticket(
+                room + PRE_SUFFIX, visitor, number
+            )
+            return self._pre_visit(room, snap, visitor, raw)
+        if status == "new":
+            JOINS.labels(room).inc()
+        elif status == "restored":
+            RESTORES.labels(room).inc()
+        if held is not None and not held.pre and held.visitor == visitor and held.number == number:
+            raw = held.raw
+        else:
+            raw = self.signer.ticket(room, visitor, number)
+        if status == "admitted":
+            expires_at = float(result[3])
+            token = self.signer.admission(room, visitor, number, expires_at)
+            return Visit(
+                room=room, visitor=visitor, ticket=raw, state="admitted", number=number,
+                serving=max(snap.serving, number), position=0, ahead=0, eta_s=0,
+                admit_per_minute=snap.config.admit_per_minute, poll_after_ms=MAX_POLL_MS,
+                redirect_url=redirect_url(snap.config.target_url, token),
+            )
+        return self._numbered_visit(room, snap, visitor, number, raw)
+
+    def _numbered_visit(
+        self, room: str, snap: RoomSnapshot, visitor: str, number: int, raw: str
+    ) -> Visit:
+        self.snapshots.note_number(room, number)
+        position, ahead = place(number, snap.serving)
+        state = room_state(snap)
+        eta = eta_seconds(ahead, eta_rate(snap)) if state == "waiting" else None
+        return Visit(
+            room=room, visitor=visitor, ticket=raw, state=state, number=number,
+            serving=snap.serving, position=position, ahead=ahead, eta_s=eta,
+            admit_per_minute=snap.config.admit_per_minute,
+            poll_after_ms=poll_after_ms(eta if state == "waiting" else None),
+        )
+
+    def _pre_visit(self, room: str, snap: RoomSnapshot, visitor: str, raw: str) -> Visit:
+        """Before opening: no number yet (they are drawn at random at the opening)."""
+        opens_at = snap.config.opens_at or time.time()
+        wait = max(0.0, opens_at - time.time())
+        state = "closed" if snap.config.state == "closed" else "waiting"
+        return Visit(
+            room=room, visitor=visitor, ticket=raw, state=state, number=None,
+            serving=snap.serving, position=None, ahead=None, eta_s=math.ceil(wait),
+            admit_per_minute=snap.config.admit_per_minute,
+            poll_after_ms=poll_after_ms(wait), opens_at=opens_at,
+        )

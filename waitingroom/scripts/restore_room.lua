@@ -1,0 +1,18 @@
+-- Put a room back after Redis lost its data, from a process's last snapshot.
+-- KEYS: 1 config, 2 issued, 3 serving
+-- ARGV: 1 issued seen, 2 serving seen, 3.. config field, value, ...
+-- Counters only ever rise, so several processes restoring at once agree on the highest.
+-- Returns 1 when the config was written.
+
+local written = 0
+if redis.call('EXISTS', KEYS[1]) == 0 and #ARGV > 2 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+  written = 1
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+if tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[3], ARGV[2])
+end
+return written

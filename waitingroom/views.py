@@ -1,0 +1,131 @@
+"""Visitor-facing HTTP handlers: parse the request, call the queue, shape the answer."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from aiohttp import web
+
+from fairgate.i18n import pick_language
+from fairgate.tokens import TICKET_MAX_AGE_S
+from fairgate.web import ApiError, read_json, render
+
+from .appkeys import QUEUE_KEY
+from .errors import RedisUnavailable, RoomClosed, RoomNotFound, TurnPassed
+from .messages import JS_KEYS, STRINGS, format_people, format_wait
+from .openapi import SPEC
+from .queue import JOIN_FIELDS, STATUS_FIELDS, Visit
+from .rooms import check_room_name
+
+TICKET_HEADER = "X-Queue-Ticket"
+
+
+def cookie_name(room: str) -> str:
+    return f"wr_ticket_{room}"
+
+
+def _room(request: web.Request) -> str:
+    return check_room_name(request.match_info["room"])
+
+
+def _ticket(request: web.Request, room: str) -> str | None:
+    """API clients may send the ticket in a header instead of the cookie."""
+    return request.headers.get(TICKET_HEADER) or request.cookies.get(cookie_name(room))
+
+
+def _hand_over(request: web.Request, response: web.StreamResponse, visit: Visit) -> None:
+    response.headers[TICKET_HEADER] = visit.ticket
+    response.headers["Cache-Control"] = "no-store"
+    response.set_cookie(
+        cookie_name(visit.room), visit.ticket, max_age=TICKET_MAX_AGE_S, path="/",
+        httponly=True, samesite="Lax", secure=request.secure,
+    )
+
+
+async def join(request: web.Request) -> web.Response:
+    room = _room(request)
+    await read_json(request)  # no fields yet, but a broken or huge body is still refused
+    visit = await request.app[QUEUE_KEY].join(room, _ticket(request, room))
+    response = web.json_response(visit.answer(*JOIN_FIELDS))
+    _hand_over(request, response, visit)
+    return response
+
+
+async def status(request: web.Request) -> web.Response:
+    room = _room(request)
+    raw = _ticket(request, room)
+    visit = await request.app[QUEUE_KEY].status(room, raw)
+    body = visit.answer(*STATUS_FIELDS)
+    if visit.ticket != raw:
+        # The number was drawn at opening (or the place restored): a new ticket proves it.
+        body["ticket"] = visit.ticket
+        response = web.json_response(body)
+        _hand_over(request, response, visit)
+        return response
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def leave(request: web.Request) -> web.Response:
+    room = _room(request)
+    await read_json(request)
+    held = await request.app[QUEUE_KEY].leave(room, _ticket(request, room))
+    response = web.json_response({"room": room, "left": held})
+    response.del_cookie(cookie_name(room), path="/")
+    return response
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    """The page people wait on; it joins them if they have no ticket yet."""
+    try:
+        room = _room(request)
+    except ApiError as exc:
+        return _problem_page(request, "", "bad_room", exc.status)
+    try:
+        visit = await request.app[QUEUE_KEY].join(room, _ticket(request, room))
+    except RoomNotFound as exc:
+        return _problem_page(request, room, "not_found", exc.status)
+    except RoomClosed:
+        return _problem_page(request, room, "closed", 200)
+    except RedisUnavailable as exc:
+        response = _problem_page(request, room, "unavailable", exc.status, refresh_s=5)
+        response.headers.update(exc.headers)
+        return response
+    except TurnPassed as exc:
+        return _problem_page(request, room, "turn_passed", exc.status)
+    response = render(request, "queue.html", _page_context(request, visit), catalog=STRINGS)
+    _hand_over(request, response, visit)
+    return response
+
+
+def _page_context(request: web.Request, visit: Visit) -> dict[str, Any]:
+    t = STRINGS.strings(pick_language(request.headers.get("Accept-Language", "")))
+    status_url = request.app.router["status"].url_for(room=visit.room)
+    progress = 0.0
+    if visit.number:
+        progress = min(1.0, visit.serving / visit.number)
+    return {
+        "room": visit.room,
+        "visit": visit,
+        "ahead_text": format_people(visit.ahead, t) if visit.ahead is not None else "",
+        "eta_text": format_wait(visit.eta_s, t),
+        "rate_text": t["per_minute"].format(n=f"{visit.admit_per_minute:,}"),
+        "progress_pct": math.floor(progress * 100),
+        "status_url": str(status_url),
+        "page_url": str(request.app.router["queue_page"].url_for(room=visit.room)),
+        "refresh_s": max(2, min(30, visit.poll_after_ms // 1000)),
+        "js_strings": {key: t[key] for key in JS_KEYS},
+    }
+
+
+def _problem_page(
+    request: web.Request, room: str, key: str, status: int, *, refresh_s: int | None = None
+) -> web.Response:
+    return render(
+        request, "queue_problem.html",
+        {"room": room, "problem": key, "refresh_s": refresh_s}, catalog=STRINGS, status=status,
+    )
