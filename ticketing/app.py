@@ -10,12 +10,13 @@ import aiohttp
 from aiohttp import web
 
 from fairgate.config import Settings
+from fairgate.web import READY_CHECKS_KEY, SIGNER_KEY, base_app
 from fairgate.web import SETTINGS_KEY as SETTINGS
-from fairgate.web import base_app
 
 from .db import create_pool, migrate
 from .departures import Departures
 from .events import EventCache
+from .gate import VerifiedSessions
 from .keys import (
     DATABASE_URL_KEY,
     DEPARTURES_KEY,
@@ -23,6 +24,7 @@ from .keys import (
     HTTP_KEY,
     HUB_KEY,
     POOL_KEY,
+    SESSIONS_KEY,
     TUNING_KEY,
 )
 from .routes import setup_routes
@@ -38,7 +40,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[DATABASE_URL_KEY] = database_url
     app[TUNING_KEY] = Tuning.from_settings(settings)
     app[EVENTS_KEY] = EventCache()
+    app[SESSIONS_KEY] = VerifiedSessions(app[SIGNER_KEY])
     setup_routes(app)
+    app[READY_CHECKS_KEY].append(("postgresql", _database_ready))
     app.cleanup_ctx.extend([_database, _seat_hub, _sweeper, _waitingroom_client])
     app.on_shutdown.append(_end_streams)
     return app
@@ -53,6 +57,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
+
+
+async def _database_ready(app: web.Application) -> None:
+    if POOL_KEY not in app:
+        raise RuntimeError("the database pool is not open")
+    async with app[POOL_KEY].acquire() as conn:
+        await conn.fetchval("SELECT 1")
 
 
 async def _seat_hub(app: web.Application) -> AsyncIterator[None]:

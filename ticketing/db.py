@@ -60,7 +60,18 @@ async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:
         max_size=max(settings.pg_pool_max, settings.pg_pool_min, 1),
         statement_cache_size=settings.pg_statement_cache_size,
         command_timeout=30,
+        reset=_no_session_state,
     )
+
+
+async def _no_session_state(conn: Connection) -> None:
+    """Pool release hook, instead of asyncpg's reset query (a round trip per release).
+
+    Before calling it asyncpg still rolls back a transaction left open, so a connection never
+    returns to the pool inside one. The query it replaces (UNLISTEN, RESET ALL, CLOSE ALL,
+    advisory unlock) would undo session state this app never creates: settings are SET LOCAL,
+    the migration lock is transaction-scoped, LISTEN runs on the seat hub's own connection.
+    """
 
 
 def available_migrations() -> list[tuple[int, str, str]]:
@@ -126,14 +137,34 @@ async def _transaction(
 ) -> T:
     try:
         async with pool.acquire(timeout=tuning.acquire_timeout_s) as conn:
-            async with conn.transaction():
-                await conn.execute(queries.SET_LOCK_TIMEOUT, f"{tuning.lock_timeout_ms}ms")
-                return await work(conn)
+            # BEGIN and SET LOCAL lock_timeout go in one round trip, which asyncpg's
+            # transaction() cannot do; so the transaction is ended here by hand: COMMIT after
+            # ``work``, ROLLBACK on any exception or cancellation.
+            try:
+                await conn.execute(
+                    queries.BEGIN_WRITE.format(lock_timeout_ms=tuning.lock_timeout_ms))
+                result = await work(conn)
+            except BaseException:
+                await _rollback(conn)
+                raise
+            await conn.execute("COMMIT")
+            return result
     except LockNotAvailableError:
         raise Busy() from None
     except UNAVAILABLE_ERRORS as exc:
         log.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
         raise DatabaseUnavailable() from None
+
+
+async def _rollback(conn: Connection) -> None:
+    """End a failed transaction; when even that fails, the pool's release rolls back or closes
+    the connection, so the original error is the one reported."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        log.warning("rollback failed: %s: %s", exc.__class__.__name__, exc)
 
 
 async def run_read(

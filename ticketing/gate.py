@@ -71,21 +71,51 @@ async def exchange(
     return Entry(session_token, session, event["id"])
 
 
-def session_of(request: web.Request, signer: Signer) -> Session | None:
+class VerifiedSessions:
+    """Session tokens this process has verified, so a buyer's later requests skip the signature
+    check (an HMAC, a key derivation and a JSON decode: about as much Python work as the rest
+    of a refused hold).
+
+    A hit is checked the way ``Signer.load_session`` checks: a signature that verified once
+    stays valid (the keys are fixed for the life of the process), and ``exchange`` never issues
+    a session whose ``expires_at`` lies beyond its max_age, so ``expires_at`` decides.
+    """
+
+    # A few thousand buyers are admitted at once; each entry is a few hundred bytes.
+    MAX_ENTRIES = 20_000
+
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+        self._verified: dict[str, Session] = {}
+
+    def load(self, token: str) -> Session | None:
+        session = self._verified.get(token)
+        if session is None:
+            try:
+                session = self._signer.load_session(token)
+            except TokenError:
+                return None
+            if len(self._verified) >= self.MAX_ENTRIES:
+                self._verified.clear()
+            self._verified[token] = session
+        elif session.expires_at < time.time():
+            del self._verified[token]
+            return None
+        return session
+
+
+def session_of(request: web.Request, sessions: VerifiedSessions) -> Session | None:
     """The caller's session from ``Authorization: Bearer`` (API) or the cookie (pages)."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     token = value.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE_NAME)
     if not token:
         return None
-    try:
-        return signer.load_session(token)
-    except TokenError:
-        return None
+    return sessions.load(token)
 
 
-def require_session(request: web.Request, signer: Signer, room: str) -> Session:
+def require_session(request: web.Request, sessions: VerifiedSessions, room: str) -> Session:
     """The session for ``room``; 401 JSON without one (a session of another room is none)."""
-    session = session_of(request, signer)
+    session = session_of(request, sessions)
     if session is None or session.room != room:
         raise NoSession(headers={"WWW-Authenticate": "Bearer"})
     return session

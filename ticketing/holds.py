@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -32,7 +32,7 @@ from .errors import (
     SeatsNotInEvent,
     SeatsUnavailable,
 )
-from .stream import notify_seats
+from .stream import CHANNEL, notify_seats
 from .tuning import Tuning
 
 log = logging.getLogger(__name__)
@@ -95,62 +95,76 @@ async def place_hold(
     seat_ids: list[int],
     idempotency_key: str | None,
 ) -> Outcome:
-    """Hold all of ``seat_ids`` for ``visitor`` or none of them."""
+    """Hold all of ``seat_ids`` for ``visitor`` or none of them.
+
+    A lock-free look first (PEEK_HOLD) answers retries and requests for seats already gone;
+    everything else is decided in one transaction under the buyer and seat locks.
+    """
     check_sale_window(event)
     event_id = event["id"]
     fingerprint = ",".join(map(str, seat_ids))
 
+    peek = await run_read(pool, tuning, lambda c: c.fetchrow(
+        queries.PEEK_HOLD, event_id, visitor, idempotency_key, seat_ids))
+    first = _first_answer(peek, fingerprint)
+    if first is not None:
+        return first
+    _check_seats_exist(event_id, seat_ids, peek["ids"], peek["event_ids"])
+    if peek["taken_ids"]:
+        raise SeatsUnavailable(seat_ids=list(peek["taken_ids"]))
+
     async def work(conn: Connection) -> Outcome:
         # 1. The buyer's own lock: parallel requests of one visitor queue here, so the limit
-        #    check below sees every seat their earlier requests took.
+        #    check below sees every seat their earlier requests took. It must be a statement of
+        #    its own: the next one's snapshot has to start after this lock is granted.
         await conn.execute(queries.LOCK_BUYER, event_id, visitor)
-        if idempotency_key is not None:
-            first = await conn.fetchrow(queries.IDEMPOTENT_ANSWER, event_id, visitor,
-                                        idempotency_key)
-            if first is not None:
-                if first["fingerprint"] != fingerprint:
-                    raise IdempotencyKeyReused()
-                return Outcome(first["status"], json.loads(first["body"]))
-        # 2. The seat rows, ascending id (the query's ORDER BY), under lock_timeout.
-        rows = await conn.fetch(queries.LOCK_SEATS_FOR_HOLD, seat_ids)
-        await _check_seats_exist(conn, event_id, seat_ids, rows)
-        hold_ids = [r["hold_id"] for r in rows if r["status"] == "held"]
+        # 2. An earlier answer to this key, else the seat rows (ascending id, under
+        #    lock_timeout) and the seats the visitor already owns: one statement.
+        found = await conn.fetchrow(queries.LOCK_SEATS_FOR_HOLD, event_id, visitor,
+                                    idempotency_key, seat_ids)
+        first = _first_answer(found, fingerprint)
+        if first is not None:
+            return first
+        _check_seats_exist(event_id, seat_ids, found["ids"], found["event_ids"])
+        rows = list(zip(found["ids"], found["statuses"], found["hold_ids"], strict=True))
+        hold_ids = [hold_id for _id, status, hold_id in rows if status == "held"]
         live = {r["id"] for r in await conn.fetch(queries.LIVE_HOLDS, hold_ids)} if hold_ids \
             else set()
-        lost = [r["id"] for r in rows
-                if r["status"] == "sold" or (r["status"] == "held" and r["hold_id"] in live)]
+        lost = [seat_id for seat_id, status, hold_id in rows
+                if status == "sold" or (status == "held" and hold_id in live)]
         if lost:
             raise SeatsUnavailable(seat_ids=lost)
         # 3. The limit, counted under the buyer lock in this same transaction.
-        owned = await conn.fetchval(queries.VISITOR_SEAT_COUNT, event_id, visitor)
+        owned = found["owned"]
         limit = event["per_visitor_limit"]
         if owned + len(seat_ids) > limit:
             raise LimitExceeded(limit=limit, owned=owned)
-        hold = await conn.fetchrow(queries.INSERT_HOLD, event_id, visitor, seat_ids,
-                                   float(event["hold_ttl_s"]))
-        changed = await conn.fetch(queries.MARK_SEATS_HELD, seat_ids, hold["id"], visitor)
-        await notify_seats(conn, event_id, changed)
-        outcome = Outcome(201, {
-            "hold_id": hold["id"],
-            "event_id": event_id,
-            "seat_ids": seat_ids,
-            "expires_at": hold["expires_at"].isoformat(),
-        })
-        if idempotency_key is not None:
-            await conn.execute(queries.SAVE_IDEMPOTENT_ANSWER, event_id, visitor,
-                               idempotency_key, fingerprint, outcome.status,
-                               json.dumps(outcome.body))
-        return outcome
+        # 4. Every write in one statement; the answer is stored with it for a retry.
+        expires_at = found["now"] + timedelta(seconds=event["hold_ttl_s"])
+        body = {"event_id": event_id, "seat_ids": seat_ids, "expires_at": expires_at.isoformat()}
+        hold_id = await conn.fetchval(queries.PLACE_HOLD, event_id, visitor, seat_ids,
+                                      expires_at, idempotency_key, fingerprint,
+                                      json.dumps(body), CHANNEL)
+        return Outcome(201, {"hold_id": hold_id, **body})
 
     return await run_write(pool, tuning, work)
 
 
-async def _check_seats_exist(
-    conn: Connection, event_id: int, seat_ids: list[int], rows: list[asyncpg.Record]
-) -> None:
-    if len(rows) == len(seat_ids) and all(r["event_id"] == event_id for r in rows):
+def _first_answer(row: asyncpg.Record, fingerprint: str) -> Outcome | None:
+    """The stored answer to this request's Idempotency-Key (422 if the key named other seats)."""
+    if row["answer_status"] is None:
+        return None
+    if row["answer_fingerprint"] != fingerprint:
+        raise IdempotencyKeyReused()
+    return Outcome(row["answer_status"], json.loads(row["answer_body"]))
+
+
+def _check_seats_exist(event_id: int, seat_ids: list[int], found_ids: list[int] | None,
+                       found_events: list[int] | None) -> None:
+    """404 for ids that name no seat, 422 for seats of another event."""
+    found = dict(zip(found_ids or (), found_events or (), strict=True))
+    if len(found) == len(seat_ids) and all(e == event_id for e in found.values()):
         return
-    found = {r["id"]: r["event_id"] for r in rows}
     missing = [i for i in seat_ids if i not in found]
     if missing:
         raise SeatNotFound(seat_ids=missing)
@@ -170,26 +184,26 @@ async def confirm_hold(
     """Turn a live hold into a booking. Confirming twice returns the same booking."""
 
     async def work(conn: Connection) -> Confirmed:
-        hold = await _own_hold(conn, hold_id, room, visitor)
+        # The hold row, then (for the caller's own live hold) its seats: one statement.
+        hold = await conn.fetchrow(queries.LOCK_HOLD_FOR_CONFIRM, hold_id, visitor, room)
+        if hold is None or hold["visitor"] != visitor or hold["room"] != room:
+            raise HoldNotFound()
         if hold["status"] == "confirmed":
-            booking_id = await conn.fetchval(queries.BOOKING_OF_HOLD, hold_id)
+            booking_id = hold["booking_id"]
+            if booking_id is None:
+                booking_id = await conn.fetchval(queries.BOOKING_OF_HOLD, hold_id)
             return Confirmed(booking_id, hold["room"], created=False)
         if hold["status"] == "released":
             raise HoldReleased()
         if hold["status"] == "expired" or hold["expired"]:
             raise HoldExpired()
-        seats = await conn.fetch(queries.LOCK_SEATS_OF_HOLD, hold_id)
-        if len(seats) != len(hold["seat_ids"]):
+        seat_ids = hold["locked_ids"] or []
+        if len(seat_ids) != len(hold["seat_ids"]):
             # Only an expired hold can lose seats, and that was checked above; refuse anyway
             # rather than sell part of a hold.
             raise HoldExpired()
-        seat_ids = [s["id"] for s in seats]
-        booking_id = await conn.fetchval(queries.INSERT_BOOKING, hold["event_id"], visitor,
-                                         hold_id, sum(s["price"] for s in seats))
-        await conn.execute(queries.INSERT_BOOKING_SEATS, booking_id, seat_ids)
-        changed = await conn.fetch(queries.MARK_SEATS_SOLD, seat_ids, booking_id)
-        await conn.execute(queries.SET_HOLD_STATUS, hold_id, "confirmed")
-        await notify_seats(conn, hold["event_id"], changed)
+        booking_id = await conn.fetchval(queries.CONFIRM_HOLD, hold["event_id"], visitor,
+                                         hold_id, hold["total"], seat_ids, CHANNEL)
         return Confirmed(booking_id, hold["room"], created=True)
 
     done = await run_write(pool, tuning, work)

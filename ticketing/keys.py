@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .departures import Departures
 from .events import EventCache
+from .gate import VerifiedSessions
 from .stream import SeatHub
 from .tuning import Tuning
 
@@ -18,3 +19,4 @@ HUB_KEY = web.AppKey("tk_hub", SeatHub)
 HTTP_KEY = web.AppKey("tk_http", aiohttp.ClientSession)
 DEPARTURES_KEY = web.AppKey("tk_departures", Departures)
 TUNING_KEY = web.AppKey("tk_tuning", Tuning)
+SESSIONS_KEY = web.AppKey("tk_sessions", VerifiedSessions)

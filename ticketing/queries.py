@@ -2,6 +2,10 @@
 
 Lock order, the same in every write path so no two transactions wait on each other in a circle:
 the buyer row, then the hold or booking row, then seat rows in ascending id order.
+
+Each round trip to PostgreSQL costs the app a context switch, so the hot paths (hold, confirm)
+do their reads under lock in one statement and their writes in another; the comments say which
+statement boundaries are needed for correctness and must not be merged away.
 """
 
 from __future__ import annotations
@@ -87,7 +91,10 @@ RETURNING token_id
 """
 
 # -- holds ----------------------------------------------------------------------------------
-SET_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
+# Opens every write transaction: BEGIN and its lock timeout in one simple-query round trip.
+# SET LOCAL ends with the transaction, so nothing leaks into the next user of the connection
+# (and it works behind PgBouncer in transaction mode). Formatted with an int, never user input.
+BEGIN_WRITE = "BEGIN; SET LOCAL lock_timeout = '{lock_timeout_ms:d}ms'"
 
 # Row lock of one buyer in one event, created on first use (ON CONFLICT DO UPDATE locks it).
 LOCK_BUYER = """
@@ -95,49 +102,94 @@ INSERT INTO buyers (event_id, visitor) VALUES ($1, $2)
 ON CONFLICT (event_id, visitor) DO UPDATE SET touched_at = now()
 """
 
-IDEMPOTENT_ANSWER = """
-SELECT fingerprint, status, body::text AS body FROM idempotency_keys
-WHERE event_id = $1 AND visitor = $2 AND key = $3
+# A look before the hold's transaction, without taking any lock: the first answer to this
+# Idempotency-Key, which requested ids name seats of which event, and which seats are taken (sold,
+# or held by a live hold). Seat and hold rows come from one snapshot, so a seat's hold is always
+# visible with it. When seats are already gone (a crowd on a few hot seats) the answer is 409 at
+# once, as true at that snapshot as it would be under the lock, and nobody queues on the seat
+# locks; only requests that may succeed go on to LOCK_BUYER and LOCK_SEATS_FOR_HOLD, which
+# decide again under the locks.
+PEEK_HOLD = """
+WITH answer AS (
+    SELECT fingerprint, status, body::text AS body FROM idempotency_keys
+    WHERE event_id = $1 AND visitor = $2 AND key = $3
+), seat AS (
+    SELECT s.id, s.event_id,
+           s.status = 'sold' OR (s.status = 'held' AND h.expires_at > now()) AS taken
+    FROM seats s LEFT JOIN holds h ON h.id = s.hold_id
+    WHERE s.id = ANY($4::bigint[])
+)
+SELECT (SELECT fingerprint FROM answer) AS answer_fingerprint,
+       (SELECT status FROM answer) AS answer_status,
+       (SELECT body FROM answer) AS answer_body,
+       (SELECT array_agg(id ORDER BY id) FROM seat) AS ids,
+       (SELECT array_agg(event_id ORDER BY id) FROM seat) AS event_ids,
+       (SELECT array_agg(id ORDER BY id) FROM seat WHERE taken) AS taken_ids
 """
 
-SAVE_IDEMPOTENT_ANSWER = """
-INSERT INTO idempotency_keys (event_id, visitor, key, fingerprint, status, body)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-"""
-
-# Ascending id order: every transaction locks seats in the same order, so none deadlock.
+# Everything a hold decides on, read in one statement that runs after LOCK_BUYER returned (so
+# its snapshot sees every earlier request of this visitor, all of which ran under that lock):
+# * the first answer to this Idempotency-Key, if any; a retry then locks no seat at all;
+# * the seat rows, locked in ascending id order (no deadlocks), under the lock_timeout. FOR UPDATE
+#   returns each row's latest committed version, whatever the snapshot;
+# * the seats the visitor already owns (live holds and purchases), for the limit. Only requests
+#   under the buyer lock add to it, so this snapshot can overcount, never undercount;
+# * the transaction's now(), from which the hold's expiry is computed.
+# Whether a *held* seat's hold is still live is asked afterwards (LIVE_HOLDS): that hold may have
+# been created by a transaction that committed after this statement's snapshot.
 LOCK_SEATS_FOR_HOLD = """
-SELECT id, event_id, status, hold_id FROM seats
-WHERE id = ANY($1::bigint[])
-ORDER BY id
-FOR UPDATE
+WITH answer AS (
+    SELECT fingerprint, status, body::text AS body FROM idempotency_keys
+    WHERE event_id = $1 AND visitor = $2 AND key = $3
+), locked AS (
+    SELECT id, event_id, status, hold_id FROM seats
+    WHERE id = ANY($4::bigint[]) AND NOT EXISTS (SELECT FROM answer)
+    ORDER BY id
+    FOR UPDATE
+)
+SELECT now() AS now,
+       (SELECT fingerprint FROM answer) AS answer_fingerprint,
+       (SELECT status FROM answer) AS answer_status,
+       (SELECT body FROM answer) AS answer_body,
+       (SELECT array_agg(id ORDER BY id) FROM locked) AS ids,
+       (SELECT array_agg(event_id ORDER BY id) FROM locked) AS event_ids,
+       (SELECT array_agg(status ORDER BY id) FROM locked) AS statuses,
+       (SELECT array_agg(hold_id ORDER BY id) FROM locked) AS hold_ids,
+       (SELECT count(*) FROM seats s
+        LEFT JOIN holds h ON h.id = s.hold_id
+        WHERE s.event_id = $1 AND s.visitor = $2
+          AND (s.status = 'sold' OR (s.status = 'held' AND h.expires_at > now()))) AS owned
 """
-
-SEAT_EVENTS = "SELECT id, event_id FROM seats WHERE id = ANY($1::bigint[])"
 
 LIVE_HOLDS = """
 SELECT id FROM holds WHERE id = ANY($1::bigint[]) AND expires_at > now()
 """
 
-# Seats this visitor holds (live holds only) or bought in this event: the limit counts them.
-VISITOR_SEAT_COUNT = """
-SELECT count(*) FROM seats s
-LEFT JOIN holds h ON h.id = s.hold_id
-WHERE s.event_id = $1 AND s.visitor = $2
-  AND (s.status = 'sold' OR (s.status = 'held' AND h.expires_at > now()))
-"""
-
-INSERT_HOLD = """
-INSERT INTO holds (event_id, visitor, seat_ids, expires_at)
-VALUES ($1, $2, $3::bigint[], now() + make_interval(secs => $4))
-RETURNING id, expires_at
-"""
-
-MARK_SEATS_HELD = """
-UPDATE seats SET status = 'held', hold_id = $2, booking_id = NULL, visitor = $3,
-                 version = nextval('seat_version_seq')
-WHERE id = ANY($1::bigint[])
-RETURNING id, status, version
+# All writes of a granted hold, on seats this transaction has locked: the hold, the seats, the
+# idempotent answer (the body given here plus the new hold_id) and the seat-change notice,
+# delivered on commit. A hold has at most 50 seats, far under one notice's size limit
+# (stream.SEATS_PER_NOTICE); the payload is stream.notices' format.
+PLACE_HOLD = """
+WITH hold AS (
+    INSERT INTO holds (event_id, visitor, seat_ids, expires_at)
+    VALUES ($1, $2, $3::bigint[], $4)
+    RETURNING id
+), changed AS (
+    UPDATE seats SET status = 'held', hold_id = (SELECT id FROM hold), booking_id = NULL,
+                     visitor = $2, version = nextval('seat_version_seq')
+    WHERE id = ANY($3::bigint[])
+    RETURNING id, status, version
+), answer AS (
+    INSERT INTO idempotency_keys (event_id, visitor, key, fingerprint, status, body)
+    SELECT $1, $2, $5, $6, 201, jsonb_build_object('hold_id', hold.id) || $7::jsonb
+    FROM hold WHERE $5::text IS NOT NULL
+)
+SELECT hold.id,
+       (SELECT pg_notify($8, json_build_object(
+            'e', $1::bigint,
+            's', json_agg(json_build_array(c.id, c.status, c.version) ORDER BY c.id))::text)
+        FROM changed c) IS NULL AS notified
+FROM hold
 """
 
 LOCK_HOLD = """
@@ -148,24 +200,55 @@ WHERE h.id = $1
 FOR UPDATE OF h
 """
 
-LOCK_SEATS_OF_HOLD = """
-SELECT id, price FROM seats WHERE hold_id = $1 AND status = 'held' ORDER BY id FOR UPDATE
+# Confirm's reads under lock, in lock order: the hold row, then (only for the caller's own live
+# hold) its seats in ascending id order. The seats are found through the hold's post-lock row,
+# and FOR UPDATE re-checks each seat's latest version, so a seat the sweeper freed meanwhile is
+# not returned. The booking id answers a repeated confirm; it may be missing when this statement
+# waited for the confirm that created it (then BOOKING_OF_HOLD asks again).
+LOCK_HOLD_FOR_CONFIRM = """
+WITH hold AS (
+    SELECT h.id, h.event_id, h.visitor, h.status, h.seat_ids, h.expires_at,
+           h.expires_at <= now() AS expired, e.room
+    FROM holds h JOIN events e ON e.id = h.event_id
+    WHERE h.id = $1
+    FOR UPDATE OF h
+), locked AS (
+    SELECT s.id, s.price FROM seats s
+    WHERE s.hold_id = (SELECT id FROM hold
+                       WHERE visitor = $2 AND room = $3 AND status = 'active' AND NOT expired)
+      AND s.status = 'held'
+    ORDER BY s.id
+    FOR UPDATE OF s
+)
+SELECT hold.*,
+       (SELECT b.id FROM bookings b WHERE b.hold_id = hold.id) AS booking_id,
+       (SELECT array_agg(id ORDER BY id) FROM locked) AS locked_ids,
+       (SELECT coalesce(sum(price), 0)::bigint FROM locked) AS total
+FROM hold
 """
 
-INSERT_BOOKING = """
-INSERT INTO bookings (event_id, visitor, hold_id, total) VALUES ($1, $2, $3, $4) RETURNING id
-"""
-
-INSERT_BOOKING_SEATS = """
-INSERT INTO booking_seats (booking_id, seat_id, price)
-SELECT $1, s.id, s.price FROM seats s WHERE s.id = ANY($2::bigint[])
-"""
-
-MARK_SEATS_SOLD = """
-UPDATE seats SET status = 'sold', hold_id = NULL, booking_id = $2,
-                 version = nextval('seat_version_seq')
-WHERE id = ANY($1::bigint[])
-RETURNING id, status, version
+# All writes of a confirm, on the hold and seats locked above, with the seat-change notice.
+CONFIRM_HOLD = """
+WITH booking AS (
+    INSERT INTO bookings (event_id, visitor, hold_id, total) VALUES ($1, $2, $3, $4)
+    RETURNING id
+), sold AS (
+    UPDATE seats SET status = 'sold', hold_id = NULL, booking_id = (SELECT id FROM booking),
+                     version = nextval('seat_version_seq')
+    WHERE id = ANY($5::bigint[])
+    RETURNING id, status, version, price
+), booked AS (
+    INSERT INTO booking_seats (booking_id, seat_id, price)
+    SELECT (SELECT id FROM booking), id, price FROM sold
+), confirmed AS (
+    UPDATE holds SET status = 'confirmed' WHERE id = $3
+)
+SELECT booking.id,
+       (SELECT pg_notify($6, json_build_object(
+            'e', $1::bigint,
+            's', json_agg(json_build_array(c.id, c.status, c.version) ORDER BY c.id))::text)
+        FROM sold c) IS NULL AS notified
+FROM booking
 """
 
 SET_HOLD_STATUS = "UPDATE holds SET status = $2 WHERE id = $1"

@@ -26,7 +26,7 @@ from fairgate.web import (
 from . import events as ev
 from . import gate, holds
 from .errors import NoSession
-from .keys import DEPARTURES_KEY, EVENTS_KEY, HUB_KEY, POOL_KEY, TUNING_KEY
+from .keys import DEPARTURES_KEY, EVENTS_KEY, HUB_KEY, POOL_KEY, SESSIONS_KEY, TUNING_KEY
 from .messages import CATALOG, SCRIPT_KEYS
 from .stream import sse_frame
 
@@ -102,7 +102,7 @@ async def api_session(request: web.Request) -> web.Response:
 async def api_leave(request: web.Request) -> web.Response:
     """The buyer gives up: their holds go back on sale and the waiting room reuses the slot."""
     app = request.app
-    session = gate.session_of(request, app[SIGNER_KEY])
+    session = gate.session_of(request, app[SESSIONS_KEY])
     if session is None:
         raise NoSession()
     event = await app[EVENTS_KEY].by_room(app[POOL_KEY], app[TUNING_KEY], session.room)
@@ -124,7 +124,7 @@ async def event_page(request: web.Request) -> web.StreamResponse:
             raise
         return render(request, "ticketing_refused.html", {"reason": "event_not_found",
                       "queue_url": None}, catalog=CATALOG, status=404)
-    session = gate.session_of(request, app[SIGNER_KEY])
+    session = gate.session_of(request, app[SESSIONS_KEY])
     if session is None or session.room != event["room"]:
         raise web.HTTPSeeOther(location=_queue_url(request, event["room"]))
     strings = CATALOG.strings(_lang(request))
@@ -148,7 +148,7 @@ async def api_events(request: web.Request) -> web.Response:
 
 async def _event_and_session(request: web.Request) -> tuple[Any, Any]:
     event = await _event(request)
-    session = gate.require_session(request, request.app[SIGNER_KEY], event["room"])
+    session = gate.require_session(request, request.app[SESSIONS_KEY], event["room"])
     return event, session
 
 
@@ -223,7 +223,7 @@ async def api_hold(request: web.Request) -> web.Response:
 
 
 def _session_or_401(request: web.Request) -> Any:
-    session = gate.session_of(request, request.app[SIGNER_KEY])
+    session = gate.session_of(request, request.app[SESSIONS_KEY])
     if session is None:
         raise NoSession(headers={"WWW-Authenticate": "Bearer"})
     return session
