@@ -319,9 +319,11 @@ def test_k8s_deployments_probe_serve_and_scale(k8s: list[dict[str, Any]]) -> Non
         (port,) = container["ports"]
         assert port["containerPort"] == APP_PORTS[name]
         assert f"0.0.0.0:{port['containerPort']}" in container["command"]
-        for probe in ("readinessProbe", "livenessProbe"):
-            get = container[probe]["httpGet"]
-            assert get["path"] == health_path(name) and get["port"] == port["name"]
+        ready = container["readinessProbe"]["httpGet"]
+        alive = container["livenessProbe"]["httpGet"]
+        assert ready["path"] == health_path(name) and ready["port"] == port["name"]
+        # Liveness must not depend on the backend: a Redis outage must not restart every pod.
+        assert alive["path"] == "/healthz" and alive["port"] == port["name"]
         refs = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
         assert refs <= config_names
         assert "cpu" in container["resources"]["requests"], "the CPU autoscaler needs requests"
