@@ -95,11 +95,15 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack() -> Iterator[Stack]:
-    """Real servers: the configured REDIS_URL/DATABASE_URL, or private embedded ones."""
+def stack(*, need_postgres: bool = True) -> Iterator[Stack]:
+    """Real servers: the configured REDIS_URL/DATABASE_URL, or private embedded ones.
+
+    ``need_postgres=False`` skips PostgreSQL for benchmarks of the waiting room alone.
+    """
     data_dir = Path(tempfile.mkdtemp(prefix="fairgate-bench-"))
     backends = ensure_backends(
-        data_dir, os.environ.get("REDIS_URL") or None, os.environ.get("DATABASE_URL") or None
+        data_dir, os.environ.get("REDIS_URL") or None, os.environ.get("DATABASE_URL") or None,
+        need_postgres=need_postgres,
     )
     s = Stack(data_dir, backends)
     try:
