@@ -9,6 +9,7 @@ is one line naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ class Settings:
     data_dir: Path = Path(".data")
     secret_keys: tuple[str, ...] = ()
     admin_token: str = ""
+    # Named operator tokens (ADMIN_OPERATORS="alice:token,bob:token"): the audit log records the
+    # name of whoever made a change; ADMIN_TOKEN itself is recorded as "admin".
+    admin_operators: Mapping[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
     waitingroom_port: int = 8080
     ticketing_port: int = 8081
@@ -75,6 +79,8 @@ class Settings:
                 raise ConfigError("ADMIN_TOKEN is required when FAIRGATE_ENV=production")
             admin_token = _generated_secret(data_dir, "admin_token")
 
+        operators = _operators(env.get("ADMIN_OPERATORS", ""))
+
         public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         wr_url = _url(env, "WAITINGROOM_URL", f"http://{public_host}:{wr_port}")
         tk_url = _url(env, "TICKETING_URL", f"http://{public_host}:{tk_port}")
@@ -86,6 +92,7 @@ class Settings:
             data_dir=data_dir,
             secret_keys=keys,
             admin_token=admin_token,
+            admin_operators=operators,
             host=host,
             waitingroom_port=wr_port,
             ticketing_port=tk_port,
@@ -111,6 +118,24 @@ class Settings:
         if value < 0:
             raise ConfigError(f"{name}: must not be negative, got {raw!r}")
         return value
+
+
+def _operators(raw: str) -> dict[str, str]:
+    """``name:token`` pairs, comma-separated; names are what the audit log shows."""
+    found: dict[str, str] = {}
+    for item in (x.strip() for x in raw.split(",")):
+        if not item:
+            continue
+        name, sep, token = item.partition(":")
+        name, token = name.strip(), token.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.@-]{1,40}", name) or name == "admin":
+            raise ConfigError(f"ADMIN_OPERATORS: {name or item!r} is not a name:token pair "
+                              "(names: letters, digits, _.@-; 'admin' is reserved)")
+        if len(token) < 16:
+            raise ConfigError(f"ADMIN_OPERATORS: the token of {name} is shorter than 16 "
+                              "characters")
+        found[name] = token
+    return found
 
 
 def _generated_secret(data_dir: Path, name: str) -> str:

@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,10 @@ class EmbeddedPostgres:
         directory = (data_dir / "pg").resolve()
         directory.parent.mkdir(parents=True, exist_ok=True)
         try:
-            import pgserver  # imported lazily: it is only needed for the embedded mode
+            with warnings.catch_warnings():
+                # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, root shells).
+                warnings.filterwarnings("ignore", module="platformdirs")
+                import pgserver  # imported lazily: it is only needed for the embedded mode
         except ImportError as exc:  # pragma: no cover - install problem
             raise EmbeddedServerError("the pgserver wheel is not installed") from exc
         was_running = (directory / "postmaster.pid").exists()

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
+from . import logs
 from .config import ConfigError, Settings
 
 # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR: the arbiter stops instead of respawning.
@@ -74,6 +75,7 @@ async def waitingroom_app() -> web.Application:
         _fail("waitingroom", exc)
     from waitingroom.app import create_app  # lazily: importing fairgate must not need the apps
 
+    logs.configure()  # one JSON line per event, next to gunicorn's own log
     return create_app(settings, url)
 
 
@@ -85,4 +87,5 @@ async def ticketing_app() -> web.Application:
         _fail("ticketing", exc)
     from ticketing.app import create_app
 
+    logs.configure()
     return create_app(settings, url)

@@ -86,27 +86,40 @@ class Signer:
         return self._serializers[purpose].dumps(payload)
 
     def _loads(self, purpose: str, token: str, max_age: float) -> list[Any]:
+        return self._loads_stamped(purpose, token, max_age)[0]
+
+    def _loads_stamped(self, purpose: str, token: str, max_age: float) -> tuple[list[Any], float]:
+        """The payload and when the token was signed (unix seconds, as ``max_age`` counts)."""
         if not isinstance(token, str) or not token or len(token) > 2048:
             raise TokenError("malformed token")
         try:
-            payload = self._serializers[purpose].loads(token, max_age=max_age)
+            payload, signed = self._serializers[purpose].loads(
+                token, max_age=max_age, return_timestamp=True
+            )
         except SignatureExpired as exc:
             raise TokenExpired("token expired") from exc
         except BadData as exc:
             raise TokenError("invalid token") from exc
         if not isinstance(payload, list):
             raise TokenError("invalid token payload")
-        return payload
+        return payload, signed.timestamp()
 
     # -- tickets ----------------------------------------------------------------------------
     def ticket(self, room: str, visitor: str, number: int, issued_at: float | None = None) -> str:
         return self._dumps(TICKET, [room, visitor, number, issued_at or time.time()])
 
     def load_ticket(self, token: str, max_age: float = TICKET_MAX_AGE_S) -> Ticket:
-        p = self._loads(TICKET, token, max_age)
+        return self.load_ticket_stamped(token, max_age)[0]
+
+    def load_ticket_stamped(
+        self, token: str, max_age: float = TICKET_MAX_AGE_S
+    ) -> tuple[Ticket, float]:
+        """The ticket and when it was signed, so a caller that remembers verified tickets can
+        still let each one expire at ``max_age``."""
+        p, signed_at = self._loads_stamped(TICKET, token, max_age)
         try:
             room, visitor, number, issued = p
-            return Ticket(str(room), str(visitor), _positive_int(number), float(issued))
+            return Ticket(str(room), str(visitor), _positive_int(number), float(issued)), signed_at
         except (TypeError, ValueError) as exc:
             raise TokenError("invalid ticket payload") from exc
 

@@ -1,16 +1,16 @@
 """HTTP plumbing both apps share: JSON errors, body parsing, security headers, health, metrics,
 admin bearer auth, Jinja2 pages and the server runner.
 
-Domain code raises :class:`ApiError` subclasses; :func:`error_middleware` is the one place that
+Domain code raises :class:`ApiError` subclasses; :func:`edge_middleware` is the one place that
 turns them (and aiohttp's own HTTP errors) into ``{"error": code, "message": text}`` bodies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -18,9 +18,19 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
 
+from . import adminauth, logs, proxies
 from .config import Settings
+from .guard import guard_middleware, setup_guard
 from .i18n import Catalog, pick_language
 from .tokens import Signer
 
@@ -143,28 +153,12 @@ def wants_json(request: web.Request) -> bool:
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return exc.response()
-    except web.HTTPException as exc:
-        if exc.status < 400 or not wants_json(request):
-            raise
-        code = _HTTP_CODES.get(exc.status, "error")
-        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
-        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
-        return web.json_response(
-            {"error": code, "message": message}, status=exc.status, headers=headers
-        )
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response(
-            {"error": "internal", "message": "Something went wrong on our side."}, status=500
-        )
+def _http_error_json(exc: web.HTTPException) -> web.Response:
+    code = _HTTP_CODES.get(exc.status, "error")
+    message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+    headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+    return web.json_response({"error": code, "message": message}, status=exc.status,
+                             headers=headers)
 
 
 # Tokens ride in URLs (admission links): never leak them through Referer; no inline scripts.
@@ -177,28 +171,55 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+_SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
+
+# Histogram children per (app, route, status class): ``labels()`` takes a lock and builds a
+# key on every call, which the status poll cannot afford per request.
+_LATENCY_CHILDREN: dict[tuple[str, str, str], Any] = {}
+_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
+
+
+def _observe(request: web.Request, status: int, started: float) -> None:
+    key = (request.app[APP_NAME_KEY], request.match_info.route.name or "unmatched",
+           _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx")
+    child = _LATENCY_CHILDREN.get(key)
+    if child is None:
+        child = _LATENCY_CHILDREN[key] = REQUEST_LATENCY.labels(*key)
+    child.observe(time.perf_counter() - started)
 
 
 @web.middleware
-async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost layer of both apps: JSON errors, security headers and request latency.
+
+    One middleware rather than three, because every layer is a coroutine call and a closure
+    per request on the hot status poll.
+    """
     started = time.perf_counter()
-    status = 500
     try:
         response = await handler(request)
-        status = response.status
+    except ApiError as exc:
+        response = exc.response()
     except web.HTTPException as exc:
-        status = exc.status
-        for name, value in SECURITY_HEADERS.items():
-            exc.headers.setdefault(name, value)
+        if exc.status < 400 or not wants_json(request):
+            _observe(request, exc.status, started)
+            for name, value in _SECURITY_ITEMS:
+                exc.headers.setdefault(name, value)
+            raise
+        response = _http_error_json(exc)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        _observe(request, 500, started)
         raise
-    finally:
-        route = request.match_info.route.name or "unmatched"
-        REQUEST_LATENCY.labels(
-            request.app[APP_NAME_KEY], route, f"{status // 100}xx"
-        ).observe(time.perf_counter() - started)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = web.json_response(
+            {"error": "internal", "message": "Something went wrong on our side."}, status=500
+        )
+    _observe(request, response.status, started)
     if not response.prepared:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        headers = response.headers
+        for name, value in _SECURITY_ITEMS:
+            headers.setdefault(name, value)
     return response
 
 
@@ -218,21 +239,40 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def require_admin(request: web.Request) -> None:
-    """Bearer token check in constant time (401 without a valid token)."""
-    expected = request.app[SETTINGS_KEY].admin_token
+def require_admin(request: web.Request) -> str:
+    """The operator making the request (see :mod:`fairgate.adminauth`); 401 without a valid
+    bearer token or dashboard session, 403 for a cookie-borne write without its CSRF proof."""
+    settings = request.app[SETTINGS_KEY]
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), expected.encode()
-    ):
+    if header:
+        scheme, _, token = header.partition(" ")
+        actor = adminauth.token_actor(settings, token) if scheme.lower() == "bearer" else None
+        if actor is None:
+            raise Unauthorized(
+                "A valid admin bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return actor
+    session = adminauth.load_session(settings, request.cookies.get(adminauth.COOKIE, ""))
+    if session is None:
         raise Unauthorized(
             "A valid admin bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
         )
+    if request.method not in adminauth.SAFE_METHODS and not adminauth.csrf_ok(
+        session,
+        request.headers.get(adminauth.CSRF_HEADER, ""),
+        request.headers.get("Origin"),
+        request.host,
+    ):
+        raise Forbidden("This change must come from the dashboard page (CSRF check failed).",
+                        code="csrf_failed")
+    return session.actor
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "app": request.app[APP_NAME_KEY]})
+    # The pid tells which of several processes sharing a port answered.
+    return web.json_response(
+        {"status": "ok", "app": request.app[APP_NAME_KEY], "pid": os.getpid()}
+    )
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -253,8 +293,31 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+# Collectors whose figures are computed at scrape time (room gauges, pool usage). They read this
+# process's state, so with several worker processes each answers for itself; they are added to
+# the per-scrape registry of the multiprocess mode as well.
+_SCRAPE_COLLECTORS: list[Collector] = []
+
+
+def register_scrape_collector(collector: Collector) -> None:
+    _SCRAPE_COLLECTORS.append(collector)
+    REGISTRY.register(collector)
+
+
+def _registry() -> CollectorRegistry:
+    """Several processes (gunicorn workers, ``serve --workers``) keep their counters in files
+    under ``PROMETHEUS_MULTIPROC_DIR``; any of them then answers the sum over all of them."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    for collector in _SCRAPE_COLLECTORS:
+        registry.register(collector)
+    return registry
+
+
 async def metrics(request: web.Request) -> web.Response:
-    resp = web.Response(body=generate_latest())
+    resp = web.Response(body=generate_latest(_registry()))
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     resp.charset = "utf-8"
     return resp
@@ -303,8 +366,11 @@ def render(
 def base_app(name: str, settings: Settings, signer: Signer | None = None) -> web.Application:
     """An application with the shared middlewares, health, metrics and static files wired."""
     app = web.Application(
-        middlewares=[headers_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[edge_middleware, guard_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
+    setup_guard(app, name, settings)
+    proxies.install(app)  # after the guard: it reads the same trusted-proxy list
     app[APP_NAME_KEY] = name
     app[SETTINGS_KEY] = settings
     app[SIGNER_KEY] = signer or Signer(settings.secret_keys)
@@ -325,10 +391,19 @@ def install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def serve(app: web.Application, host: str, port: int) -> None:
+# An idle keep-alive connection is closed after this long (aiohttp's default is an hour), so
+# idle sockets cannot pile up and starve the process of file descriptors.
+KEEPALIVE_TIMEOUT_S = 75.0
+
+
+def serve(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> None:
+    """Run ``app`` until SIGTERM/SIGINT. ``reuse_port``: several processes listen on one port
+    (``SO_REUSEPORT``) and the kernel spreads connections over them (fairgate.supervisor)."""
     install_uvloop()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    logs.configure()
     web.run_app(app, host=host, port=port, access_log=None, print=None,
-                handler_cancellation=True)
+                handler_cancellation=True, keepalive_timeout=KEEPALIVE_TIMEOUT_S,
+                reuse_port=reuse_port or None)
