@@ -14,10 +14,11 @@ import random
 import time
 from dataclasses import dataclass
 
+from fairgate.logs import log_event
 from fairgate.redisconn import RedisClient
 
 from . import keys, rooms
-from .metrics import ADMISSIONS, LAPSES
+from .metrics import ADMISSION_LAG, ADMISSIONS, LAPSES
 from .storage import REDIS_DOWN, REDIS_FAULTS, Scripts
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 MAX_SCAN = 2000
 # The measured rate is reported once the room has been admitting for this long.
 MIN_RATE_SPAN_S = 10.0
+# The no-show ratio (called visitors skipped for not polling) follows this time constant, so it
+# describes the crowd of the last few minutes rather than the whole sale.
+NOSHOW_WINDOW_S = 120.0
+# Tick gaps longer than this many debounce intervals are idle stretches, not lag (metrics).
+LAG_WINDOW_TICKS = 10
 # The timer re-reads the set of rooms this often.
 ROOMS_REFRESH_S = 2.0
 
@@ -59,6 +65,7 @@ class Admitter:
         # not turn into a stampede afterwards.
         self.burst_s = max(2.0, 3 * debounce_s)
         self._last_try: dict[str, float] = {}
+        self._last_tick: dict[str, float] = {}
         self._seen_here: set[str] = set()
 
     def watch(self, room: str) -> None:
@@ -75,17 +82,26 @@ class Admitter:
         admitted, lapsed, serving = await self.scripts.admit(
             keys=[
                 k.tick_lock, k.config, k.issued, k.queue, k.seen, k.lapsed, k.active,
-                k.serving, k.bucket, k.admlog, k.left, k.prequeue, k.prenum,
+                k.serving, k.bucket, k.admlog, k.left, k.prequeue, k.prenum, k.recent,
             ],
             args=[
                 debounce_ms, self.lapse_s, self.burst_s, random.getrandbits(31), MAX_SCAN,
-                MIN_RATE_SPAN_S,
+                MIN_RATE_SPAN_S, NOSHOW_WINDOW_S,
             ],
         )
         if admitted < 0:
             return None
+        now = time.monotonic()
+        last = self._last_tick.get(room)
+        self._last_tick[room] = now
+        # Only gaps between ticks of a busy room say something about lag; an idle stretch
+        # (no polls, timer only) or ticks taken by another process would read as "late".
+        if last is not None and now - last < LAG_WINDOW_TICKS * self.debounce_s:
+            ADMISSION_LAG.observe(now - last)
         if admitted:
             ADMISSIONS.labels(room).inc(admitted)
+            log_event("admit", app="waitingroom", room=room, admitted=int(admitted),
+                      lapsed=int(lapsed), serving=int(serving))
         if lapsed:
             LAPSES.labels(room).inc(lapsed)
         return TickResult(int(admitted), int(lapsed), int(serving))

@@ -12,6 +12,7 @@ from aiohttp import web
 from fairgate.config import Settings
 from fairgate.web import READY_CHECKS_KEY, SETTINGS_KEY, SIGNER_KEY, base_app
 
+from . import metrics
 from .admission import Admitter
 from .appkeys import (
     ADMITTER_KEY,
@@ -21,7 +22,7 @@ from .appkeys import (
     SCRIPTS_KEY,
     SNAPSHOTS_KEY,
 )
-from .queue import Queue
+from .queue import MIN_POLL_MS, Queue
 from .rooms import ensure_epoch
 from .routes import ROUTES
 from .snapshot import Heartbeats, Snapshots
@@ -63,14 +64,17 @@ def _redis_ctx(redis_url: str) -> Callable[[web.Application], AsyncIterator[None
             debounce_s=settings.extra_float("WR_DEBOUNCE_MS", DEBOUNCE_MS) / 1000,
             lapse_s=settings.extra_float("WR_LAPSE_S", LAPSE_S),
         )
+        heartbeat_s = max(0.01, settings.extra_float("WR_HEARTBEAT_MS", HEARTBEAT_MS) / 1000)
         snapshots = Snapshots(
             redis, scripts, admitter,
             interval_s=settings.extra_float("WR_SNAPSHOT_MS", SNAPSHOT_MS) / 1000,
+            # WR_RESTORE_PAUSE_MS. Visitors next in line poll every MIN_POLL_MS; two of their
+            # polls, each written within a heartbeat interval, bring them back after Redis lost
+            # its data.
+            restore_pause_s=settings.extra_float(
+                "WR_RESTORE_PAUSE_MS", 2000 * (MIN_POLL_MS / 1000 + heartbeat_s)) / 1000,
         )
-        heartbeats = Heartbeats(
-            redis, scripts,
-            interval_s=max(0.01, settings.extra_float("WR_HEARTBEAT_MS", HEARTBEAT_MS) / 1000),
-        )
+        heartbeats = Heartbeats(redis, scripts, interval_s=heartbeat_s)
         app[REDIS_KEY] = redis
         app[SCRIPTS_KEY] = scripts
         app[ADMITTER_KEY] = admitter
@@ -81,9 +85,11 @@ def _redis_ctx(redis_url: str) -> Callable[[web.Application], AsyncIterator[None
         # that is down now is not a reason to refuse to start.
         with contextlib.suppress(*REDIS_DOWN):
             await ensure_epoch(redis)
+        scrape_source = metrics.COLLECTOR.attach(snapshots, redis)
         try:
             yield
         finally:
+            metrics.COLLECTOR.detach(scrape_source)
             with contextlib.suppress(*REDIS_DOWN):
                 await heartbeats.flush()
             await redis.aclose()

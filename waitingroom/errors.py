@@ -36,3 +36,10 @@ class TurnPassed(ApiError):
 class RedisUnavailable(ServiceUnavailable):
     code = "queue_unavailable"
     message = "The queue is reconnecting; your place is kept. Retry shortly."
+
+
+class RoomRejecting(ApiError):
+    """The room's mode is ``reject``: newcomers are turned away, places already held are kept."""
+
+    status, code = 409, "sold_out"
+    message = "Sold out for now: this waiting room takes no new visitors. Come back later."

@@ -1,7 +1,7 @@
 """Redis key names of the waiting room (DESIGN section 2).
 
 Every key of one room carries the hash tag ``{room}``, so a room lives in one Redis Cluster slot
-and each Lua script touches one slot only. The two keys without a room tag are global and are
+and each Lua script touches one slot only. The keys without a room tag are global and are
 never passed to a script together with room keys.
 """
 
@@ -16,6 +16,8 @@ ROOMS = f"{PREFIX}:rooms"
 # A random id written once per Redis dataset: when it vanishes or changes, Redis lost its data
 # (FLUSHALL, restart without persistence) and processes restore rooms from their snapshots.
 EPOCH = f"{PREFIX}:epoch"
+# List of the operators' changes, newest first, capped (fairgate.audit.REDIS_CAP entries).
+AUDIT = f"{PREFIX}:audit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +82,20 @@ class RoomKeys:
         return self._key("admlog")
 
     @property
+    def recent(self) -> str:  # zset: standby mode's admissions of the last minute, score = time
+        return self._key("recent")
+
+    @property
     def tick_lock(self) -> str:  # string with PX: at most one admission tick per debounce
         return self._key("tick")
+
+    def pow_used(self, nonce: str) -> str:  # string with EX: a spent proof-of-work challenge
+        return self._key(f"pow:{nonce}")
 
     def all(self) -> tuple[str, ...]:
         """Every key of the room, for deleting it."""
         return (
             self.config, self.issued, self.queue, self.serving, self.active, self.seen,
             self.lapsed, self.left, self.prequeue, self.preseq, self.prenum, self.bucket,
-            self.admlog, self.tick_lock,
+            self.admlog, self.tick_lock, self.recent,
         )

@@ -24,6 +24,15 @@ STRINGS = Catalog({
     "eta_min": {"en": "about {n} min", "ko": "약 {n}분"},
     "eta_hour": {"en": "about {h} h {m} min", "ko": "약 {h}시간 {m}분"},
     "eta_none": {"en": "on hold", "ko": "대기 중"},
+    # The range an estimate comes with (eta.py), in whole minutes or hours.
+    "eta_range_min": {"en": "likely {lo}–{hi} min", "ko": "대략 {lo}~{hi}분"},
+    "eta_range_hour": {"en": "likely {lo}–{hi} h", "ko": "대략 {lo}~{hi}시간"},
+    "eta_range_soon": {"en": "likely within {hi} min", "ko": "대략 {hi}분 이내"},
+    "draw": {"en": "Random draw", "ko": "무작위 추첨"},
+    "draw_note": {
+        "en": "This room admits by lottery: everyone waiting has the same chance at each call.",
+        "ko": "이 대기실은 추첨으로 입장합니다. 매번 대기 중인 모든 분이 같은 확률로 뽑힙니다.",
+    },
     "rate": {"en": "Admission rate", "ko": "입장 속도"},
     "per_minute": {"en": "{n} / min", "ko": "분당 {n}명"},
     "progress": {"en": "Your progress through the line", "ko": "대기열 진행률"},
@@ -70,6 +79,11 @@ STRINGS = Catalog({
         "ko": "차례가 지났습니다. 새 번호를 받으려면 페이지를 새로고침하세요.",
     },
     "bad_room": {"en": "This is not a valid room address.", "ko": "올바른 대기실 주소가 아닙니다."},
+    "sold_out": {"en": "Sold out for now", "ko": "지금은 매진되었습니다"},
+    "sold_out_body": {
+        "en": "This sale is not taking new visitors at the moment. Please come back later.",
+        "ko": "현재 새로운 방문자를 받지 않습니다. 나중에 다시 방문해 주세요.",
+    },
     "last_update": {"en": "Updated", "ko": "업데이트"},
 })
 
@@ -77,6 +91,7 @@ STRINGS = Catalog({
 JS_KEYS = (
     "people", "person", "next", "eta_soon", "eta_min", "eta_hour", "eta_none", "per_minute",
     "reconnecting", "admitted_title", "paused", "closed", "drawing", "turn_passed",
+    "eta_range_min", "eta_range_hour", "eta_range_soon", "draw",
 )
 
 
@@ -92,6 +107,20 @@ def format_wait(seconds: float | None, t: dict[str, str]) -> str:
     return t["eta_hour"].format(h=minutes // 60, m=minutes % 60)
 
 
+def format_range(span: list[int] | None, t: dict[str, str]) -> str:
+    """An estimate's range in words (the same rules as queue.js); empty under a minute."""
+    if not span or span[1] < 60:
+        return ""
+    low, high = span
+    hi_min = math.ceil(high / 60)
+    if hi_min >= 120:
+        return t["eta_range_hour"].format(lo=low // 3600, hi=math.ceil(high / 3600))
+    lo_min = low // 60
+    if lo_min == 0:
+        return t["eta_range_soon"].format(hi=hi_min)
+    return t["eta_range_min"].format(lo=lo_min, hi=hi_min)
+
+
 def format_people(ahead: int, t: dict[str, str]) -> str:
     if ahead == 0:
         return t["next"]
@@ -99,30 +128,3 @@ def format_people(ahead: int, t: dict[str, str]) -> str:
         return t["person"]
     return t["people"].format(n=f"{ahead:,}")
 
-
-# The operator dashboard's strings (the page itself holds no data; its script fetches the admin
-# API with the token the operator types in).
-ADMIN_STRINGS = Catalog({
-    "title": {"en": "Operator dashboard", "ko": "운영자 대시보드"},
-    "token": {"en": "Admin token", "ko": "관리자 토큰"},
-    "connect": {"en": "Connect", "ko": "연결"},
-    "token_help": {
-        "en": "Printed by make demo (ADMIN_TOKEN). Kept in this tab only.",
-        "ko": "make demo가 출력한 ADMIN_TOKEN입니다. 이 탭에만 저장됩니다.",
-    },
-    "room": {"en": "Room", "ko": "대기실"},
-    "state": {"en": "State", "ko": "상태"},
-    "knob": {"en": "Admit / min", "ko": "분당 입장"},
-    "measured": {"en": "Measured / min", "ko": "실측 / 분"},
-    "queue": {"en": "Waiting", "ko": "대기"},
-    "serving": {"en": "Serving / issued", "ko": "입장 번호 / 발급"},
-    "active": {"en": "Active / max", "ko": "이용 중 / 최대"},
-    "save": {"en": "Save", "ko": "저장"},
-    "no_rooms": {"en": "No rooms yet.", "ko": "대기실이 없습니다."},
-    "unauthorized": {"en": "The token was refused.", "ko": "토큰이 거부되었습니다."},
-    "offline": {"en": "The server does not answer; retrying.", "ko": "서버 응답 없음, 재시도 중."},
-    "saved": {
-        "en": "Saved; takes effect at the next tick.",
-        "ko": "저장됨, 다음 틱부터 적용됩니다.",
-    },
-})

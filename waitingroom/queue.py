@@ -15,14 +15,25 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from fairgate.logs import log_event
 from fairgate.redisconn import RedisClient
 from fairgate.tokens import Signer, TokenError, new_visitor_id
 
 from . import keys
-from .errors import NoTicket, RedisUnavailable, RoomClosed, RoomNotFound, TurnPassed
-from .metrics import JOINS, POLLS, RESTORES
+from .batching import ScriptBatcher
+from .errors import (
+    NoTicket,
+    RedisUnavailable,
+    RoomClosed,
+    RoomNotFound,
+    RoomRejecting,
+    TurnPassed,
+)
+from .eta import Estimate, Rate, fifo_wait, lottery_wait, rate_band
+from .metrics import ADMISSIONS, JOINS, POLLS, RESTORES
 from .snapshot import Heartbeats, RoomSnapshot, Snapshots
 from .storage import REDIS_DOWN, Scripts
+from .ticketcache import VerifiedTickets
 
 # Visitors who arrive before ``opens_at`` hold a ticket for this pseudo-room: the suffix cannot
 # occur in a room name, so such a ticket never passes for a numbered one. Its number is the
@@ -65,6 +76,9 @@ class Visit:
     poll_after_ms: int
     redirect_url: str | None = None
     opens_at: float | None = None
+    # [low, high] seconds the actual wait should fall in (eta.py); None when nobody is admitted.
+    eta_range_s: list[int] | None = None
+    mode: str = "fifo"  # the room's mode, for the page (not part of the JSON answers)
 
     def answer(self, *fields: str) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in fields}
@@ -76,10 +90,13 @@ class Visit:
         return data
 
 
-JOIN_FIELDS = ("room", "number", "ticket", "position", "ahead", "eta_s", "poll_after_ms", "state")
+JOIN_FIELDS = (
+    "room", "number", "ticket", "position", "ahead", "eta_s", "eta_range_s", "poll_after_ms",
+    "state",
+)
 STATUS_FIELDS = (
-    "room", "state", "number", "serving", "position", "ahead", "eta_s", "admit_per_minute",
-    "poll_after_ms",
+    "room", "state", "number", "serving", "position", "ahead", "eta_s", "eta_range_s",
+    "admit_per_minute", "poll_after_ms",
 )
 
 
@@ -106,14 +123,29 @@ def eta_rate(snap: RoomSnapshot) -> float:
     last minute has not seen yet. While every slot is taken, people get in only as sessions
     end, which at the latest happens after ``session_ttl``.
     """
+    band = _band(snap)
+    return band.expected if band else 0.0
+
+
+def _band(snap: RoomSnapshot) -> Rate | None:
     config = snap.config
-    rate = float(config.admit_per_minute)
-    measured = snap.measured_per_minute
-    if measured is not None and measured > 0:
-        rate = min(rate, measured)
-    if snap.active >= config.max_active:
-        rate = min(rate, config.max_active * 60 / config.session_ttl)
-    return rate
+    return rate_band(
+        config.admit_per_minute, snap.measured_per_minute, active=snap.active,
+        max_active=config.max_active, session_ttl=config.session_ttl,
+    )
+
+
+def estimate(snap: RoomSnapshot, ahead: int, *, slack_s: float = 0.0) -> Estimate | None:
+    """The wait (with its range) of a visitor ``ahead`` of whom others wait; None when paused.
+
+    In a ``random`` room the order is a lottery, so what counts is everyone waiting.
+    """
+    band = _band(snap)
+    if band is None:
+        return None
+    if snap.config.mode == "random":
+        return lottery_wait(snap.queue_length, snap.noshow_ratio, band, slack_s=slack_s)
+    return fifo_wait(ahead, snap.noshow_ratio, band, slack_s=slack_s)
 
 
 def poll_after_ms(eta_s: float | None, rng: random.Random | None = None) -> int:
@@ -156,21 +188,30 @@ class Queue:
         self.snapshots = snapshots
         self.heartbeats = heartbeats
         self.signer = signer
+        self.tickets = VerifiedTickets(signer)
+        # Joins (and the polls that must ask Redis) of one room share round trips.
+        self.join_calls = ScriptBatcher(scripts.join)
+        # Labelled metric children per room: ``labels()`` costs a lock and a dict lookup per
+        # call, too much for every poll.
+        self._polls: dict[str, Any] = {}
+        # An admission is made at a tick and seen at the next snapshot: an ETA's range allows
+        # for both.
+        self.slack_s = snapshots.admitter.debounce_s + snapshots.interval_s
 
     def read_ticket(self, room: str, raw: str | None, snap: RoomSnapshot) -> HeldTicket | None:
         """The visitor's ticket for this room; forged, expired or foreign ones count as none."""
         if not raw:
             return None
         try:
-            t = self.signer.load_ticket(raw)
+            t_room, visitor, number, issued_at = self.tickets.load(raw)
         except TokenError:
             return None
-        if t.room not in (room, room + PRE_SUFFIX):
+        if t_room != room and t_room != room + PRE_SUFFIX:
             return None
         # A ticket from before the room was (re)created belongs to another sale.
-        if t.issued_at < snap.config.created_at - 1:
+        if issued_at < snap.config.created_at - 1:
             return None
-        return HeldTicket(t.visitor, t.number, t.room != room, raw, t.issued_at)
+        return HeldTicket(visitor, number, t_room != room, raw, issued_at)
 
     async def join(self, room: str, raw: str | None) -> Visit:
         snap = await self.snapshots.get(room)
@@ -182,12 +223,19 @@ class Queue:
         held = self.read_ticket(room, raw, snap)
         if held is None:
             raise NoTicket()
-        POLLS.labels(room).inc()
+        polls = self._polls.get(room)
+        if polls is None:
+            polls = self._polls[room] = POLLS.labels(room)
+        polls.inc()
         if held.pre:
             opens_at = snap.config.opens_at
             if opens_at is not None and time.time() < opens_at:
                 return self._pre_visit(room, snap, held.visitor, held.raw)
             return await self._claim(room, snap, held, allow_fresh=True)
+        if snap.config.mode == "random":
+            # A lottery calls numbers in no order, so "now serving" cannot tell who was drawn:
+            # each poll asks Redis (the join script, which also records the visit).
+            return await self._claim(room, snap, held, allow_fresh=False)
         if held.number <= snap.serving:
             # Called: admitted, skipped while away, or finished. Only now ask Redis.
             return await self._claim(room, snap, held, allow_fresh=False)
@@ -220,13 +268,14 @@ class Queue:
         return bool(held_place)
 
     async def _claim(
-        self, room: str, snap: RoomSnapshot, held: HeldTicket | None, *, allow_fresh: bool
+        self, room: str, snap: RoomSnapshot, held: HeldTicket | None, *, allow_fresh: bool,
+        retried: bool = False,
     ) -> Visit:
         k = keys.RoomKeys(room)
         try:
-            result = await self.scripts.join(
+            result = await self.join_calls(
                 keys=[k.config, k.issued, k.queue, k.seen, k.lapsed, k.active, k.serving, k.left,
-                      k.prequeue, k.preseq, k.prenum],
+                      k.prequeue, k.preseq, k.prenum, k.admlog, k.recent],
                 args=[
                     held.visitor if held else "",
                     held.number if held and not held.pre else 0,
@@ -241,10 +290,17 @@ class Queue:
             raise RedisUnavailable() from exc
         status = result[0]
         if status == "missing":
+            if not retried:
+                # Redis may have lost its data a moment ago, before this process's snapshot
+                # noticed: a refresh restores the room (or confirms it is gone), then retry.
+                snap = await self.snapshots.fresh(room)
+                return await self._claim(room, snap, held, allow_fresh=allow_fresh, retried=True)
             self.snapshots.forget(room)
             raise RoomNotFound()
         if status == "closed":
             raise RoomClosed()
+        if status == "rejected":
+            raise RoomRejecting()
         visitor, number = str(result[1]), int(result[2])
         if status == "done":
             raise TurnPassed()
@@ -254,22 +310,26 @@ class Queue:
                 room + PRE_SUFFIX, visitor, number
             )
             return self._pre_visit(room, snap, visitor, raw)
-        if status == "new":
+        if status in ("new", "entered"):
             JOINS.labels(room).inc()
+            if status == "entered":  # let straight through (passthrough, standby)
+                ADMISSIONS.labels(room).inc()
+            log_event("join", app="waitingroom", room=room, visitor=visitor, number=number,
+                      status=status)
         elif status == "restored":
             RESTORES.labels(room).inc()
         if held is not None and not held.pre and held.visitor == visitor and held.number == number:
             raw = held.raw
         else:
             raw = self.signer.ticket(room, visitor, number)
-        if status == "admitted":
+        if status in ("admitted", "entered"):
             expires_at = float(result[3])
             token = self.signer.admission(room, visitor, number, expires_at)
             return Visit(
                 room=room, visitor=visitor, ticket=raw, state="admitted", number=number,
                 serving=max(snap.serving, number), position=0, ahead=0, eta_s=0,
                 admit_per_minute=snap.config.admit_per_minute, poll_after_ms=MAX_POLL_MS,
-                redirect_url=redirect_url(snap.config.target_url, token),
+                redirect_url=redirect_url(snap.config.target_url, token), eta_range_s=[0, 0],
             )
         return self._numbered_visit(room, snap, visitor, number, raw)
 
@@ -277,14 +337,20 @@ class Queue:
         self, room: str, snap: RoomSnapshot, visitor: str, number: int, raw: str
     ) -> Visit:
         self.snapshots.note_number(room, number)
+        position: int | None
+        ahead: int | None
         position, ahead = place(number, snap.serving)
         state = room_state(snap)
-        eta = eta_seconds(ahead, eta_rate(snap)) if state == "waiting" else None
+        guess = estimate(snap, ahead, slack_s=self.slack_s) if state == "waiting" else None
+        if snap.config.mode == "random":
+            position = ahead = None  # a lottery has no place in line
+        eta = guess.eta_s if guess else None
         return Visit(
             room=room, visitor=visitor, ticket=raw, state=state, number=number,
             serving=snap.serving, position=position, ahead=ahead, eta_s=eta,
             admit_per_minute=snap.config.admit_per_minute,
-            poll_after_ms=poll_after_ms(eta if state == "waiting" else None),
+            poll_after_ms=poll_after_ms(eta),
+            eta_range_s=guess.range_s if guess else None, mode=snap.config.mode,
         )
 
     def _pre_visit(self, room: str, snap: RoomSnapshot, visitor: str, raw: str) -> Visit:

@@ -24,12 +24,22 @@ from .storage import Scripts
 
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 STATES = ("open", "paused", "closed")
-FIELDS = ("admit_per_minute", "max_active", "session_ttl", "target_url", "state", "opens_at")
+# How a room admits (docs/rooms.md): strict order, a lottery, no queue, turning newcomers
+# away, or straight through until a limit would be passed and then in order.
+MODES = ("fifo", "random", "passthrough", "reject", "standby")
+FIELDS = ("admit_per_minute", "max_active", "session_ttl", "target_url", "state", "opens_at",
+          "mode", "standby_max_per_minute", "pow_difficulty", "on_redis_failure")
+# What status and join do while Redis cannot be reached (docs/RELIABILITY.md): let nobody in,
+# or send visitors to the target with an admission token signed from the cached settings.
+REDIS_FAILURE_POLICIES = ("fail_closed", "fail_open")
 
 # Upper bounds keep a typo (an extra zero or ten) from turning into a stampede.
 MAX_ADMIT_PER_MINUTE = 1_000_000
 MAX_ACTIVE = 10_000_000
 MAX_SESSION_TTL_S = 24 * 3600
+# 2**24 hashes is some seconds of a phone's time; more would shut people out, not scripts.
+MAX_POW_DIFFICULTY = 24
+MAX_OPENS_AT = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
 def check_room_name(room: str) -> str:
@@ -48,6 +58,12 @@ class RoomConfig:
     session_ttl: int = 600
     state: str = "open"
     opens_at: float | None = None
+    mode: str = "fifo"
+    # In standby mode, at most this many visitors a minute go straight through.
+    standby_max_per_minute: int = 600
+    # Leading zero bits of the proof of work a join without a ticket must bring (0 = none).
+    pow_difficulty: int = 0
+    on_redis_failure: str = "fail_closed"
     # Tickets signed before this moment belong to an earlier room of the same name.
     created_at: float = 0.0
 
@@ -59,6 +75,10 @@ class RoomConfig:
             "session_ttl": str(self.session_ttl),
             "state": self.state,
             "opens_at": "" if self.opens_at is None else repr(self.opens_at),
+            "mode": self.mode,
+            "standby_max_per_minute": str(self.standby_max_per_minute),
+            "pow_difficulty": str(self.pow_difficulty),
+            "on_redis_failure": self.on_redis_failure,
             "created_at": repr(self.created_at),
         }
 
@@ -72,6 +92,10 @@ class RoomConfig:
             session_ttl=int(h.get("session_ttl", "600")),
             state=h.get("state", "open"),
             opens_at=float(opens) if opens else None,
+            mode=h.get("mode") or "fifo",
+            standby_max_per_minute=int(h.get("standby_max_per_minute") or 600),
+            pow_difficulty=int(h.get("pow_difficulty") or 0),
+            on_redis_failure=h.get("on_redis_failure") or "fail_closed",
             created_at=float(h.get("created_at") or 0),
         )
 
@@ -92,13 +116,19 @@ def _int_field(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
+def _moment_in_range(value: float) -> float:
+    # Beyond year 9999 the time cannot be shown as a date (datetime overflows).
+    if not math.isfinite(value) or not 0 <= value <= MAX_OPENS_AT:
+        raise ValidationFailed("opens_at must be a time between 1970 and 9999.",
+                               field="opens_at")
+    return float(value)
+
+
 def _opens_at(value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0:
-            raise ValidationFailed("opens_at must be a time after 1970.", field="opens_at")
-        return float(value)
+        return _moment_in_range(value)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
@@ -108,7 +138,11 @@ def _opens_at(value: Any) -> float | None:
             ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
+        try:
+            return _moment_in_range(moment.timestamp())
+        except OverflowError:
+            raise ValidationFailed("opens_at must be a time between 1970 and 9999.",
+                                   field="opens_at") from None
     raise ValidationFailed("opens_at must be unix seconds or an ISO-8601 time.", field="opens_at")
 
 
@@ -133,6 +167,19 @@ def validate(data: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "state":
             if value not in STATES:
                 raise ValidationFailed("state must be open, paused or closed.", field=name)
+            out[name] = value
+        elif name == "mode":
+            if value not in MODES:
+                raise ValidationFailed(f"mode must be one of {', '.join(MODES)}.", field=name)
+            out[name] = value
+        elif name == "standby_max_per_minute":
+            out[name] = _int_field(name, value, 0, MAX_ADMIT_PER_MINUTE)
+        elif name == "pow_difficulty":
+            out[name] = _int_field(name, value, 0, MAX_POW_DIFFICULTY)
+        elif name == "on_redis_failure":
+            if value not in REDIS_FAILURE_POLICIES:
+                raise ValidationFailed("on_redis_failure must be fail_closed or fail_open.",
+                                       field=name)
             out[name] = value
         else:
             out[name] = _opens_at(value)
@@ -218,6 +265,7 @@ async def stats(redis: RedisClient, room: str) -> dict[str, Any]:
     return {
         "room": room,
         "state": config.state,
+        "mode": config.mode,
         "queue_length": queued,
         "prequeue_length": pre,
         "serving": int(serving or 0),

@@ -46,18 +46,23 @@ class RoomSnapshot:
     measured_per_minute: float | None
     epoch: str
     fetched_at: float  # time.monotonic()
+    # Share of called visitors skipped for not polling, as the admission script measured it.
+    noshow_ratio: float = 0.0
 
 
 class Snapshots:
     """Cache of room snapshots, refreshed by one request in flight per room."""
 
     def __init__(
-        self, redis: RedisClient, scripts: Scripts, admitter: Admitter, *, interval_s: float
+        self, redis: RedisClient, scripts: Scripts, admitter: Admitter, *, interval_s: float,
+        restore_pause_s: float = 0.0,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
         self.admitter = admitter
         self.interval_s = interval_s
+        # After Redis lost its data, admission waits this long for waiting visitors to return.
+        self.restore_pause_s = restore_pause_s
         self._cache: dict[str, RoomSnapshot] = {}
         self._inflight: dict[str, asyncio.Task[RoomSnapshot]] = {}
         # Highest ticket number this process has handed out or been shown, per room: after a
@@ -76,6 +81,10 @@ class Snapshots:
     def cached(self, room: str) -> RoomSnapshot | None:
         return self._cache.get(room)
 
+    def cached_all(self) -> list[RoomSnapshot]:
+        """Every room snapshot held now (metrics read them at scrape time)."""
+        return list(self._cache.values())
+
     async def get(self, room: str) -> RoomSnapshot:
         """A snapshot at most one interval old (or a briefly stale one while Redis is away)."""
         snap = self._cache.get(room)
@@ -83,11 +92,12 @@ class Snapshots:
             return snap
         task = self._inflight.get(room)
         if task is None:
-            task = asyncio.create_task(self._refresh(room, snap))
-            self._inflight[room] = task
-            task.add_done_callback(lambda t: self._done(room, t))
-        elif snap is not None:
+            task = self._start_refresh(room, snap)
+        elif snap is not None and time.monotonic() - snap.fetched_at < STALE_LIMIT_S:
             return snap  # someone else is refreshing: answer from the cached copy
+        # Past the stale limit, wait for the refresh like its starter does: while Redis stays
+        # down there is nearly always a refresh in flight under load, and answering from the
+        # cached copy here would serve a frozen snapshot for the whole outage.
         try:
             # Shielded: a visitor closing the tab must not cancel everyone's refresh.
             return await asyncio.shield(task)
@@ -95,6 +105,18 @@ class Snapshots:
             if snap is not None and time.monotonic() - snap.fetched_at < STALE_LIMIT_S:
                 return snap
             raise
+
+    async def fresh(self, room: str) -> RoomSnapshot:
+        """A snapshot read from Redis now (sharing a refresh already in flight); raises
+        RoomNotFound when the room is gone, RedisUnavailable when Redis does not answer."""
+        task = self._inflight.get(room) or self._start_refresh(room, self._cache.get(room))
+        return await asyncio.shield(task)
+
+    def _start_refresh(self, room: str, prev: RoomSnapshot | None) -> asyncio.Task[RoomSnapshot]:
+        task = asyncio.create_task(self._refresh(room, prev))
+        self._inflight[room] = task
+        task.add_done_callback(lambda t: self._done(room, t))
+        return task
 
     def _done(self, room: str, task: asyncio.Task[RoomSnapshot]) -> None:
         self._inflight.pop(room, None)
@@ -133,9 +155,10 @@ class Snapshots:
             pipe.zcard(k.queue)
             pipe.zcount(k.active, f"({time.time()}", "+inf")
             pipe.zcard(k.prequeue)
-            pipe.hget(k.bucket, "rate_pm")
+            pipe.hmget(k.bucket, "rate_pm", "noshow")
             pipe.get(keys.EPOCH)
-            raw, issued, serving, queued, active, pre, rate, epoch = await pipe.execute()
+            raw, issued, serving, queued, active, pre, measured, epoch = await pipe.execute()
+        rate, noshow = measured
         if epoch is None:
             epoch = await ensure_epoch(self.redis)
         if not raw:
@@ -159,6 +182,7 @@ class Snapshots:
             measured_per_minute=float(rate) if rate is not None else None,
             epoch=epoch,
             fetched_at=time.monotonic(),
+            noshow_ratio=float(noshow) if noshow is not None else 0.0,
         )
 
     async def _restore(self, prev: RoomSnapshot) -> None:
@@ -166,8 +190,8 @@ class Snapshots:
         fields = [x for pair in prev.config.to_hash().items() for x in pair]
         issued = max(prev.issued, self._highest.get(prev.room, 0))
         written = await self.scripts.restore_room(
-            keys=[k.config, k.issued, k.serving],
-            args=[issued, prev.serving, *fields],
+            keys=[k.config, k.issued, k.serving, k.tick_lock],
+            args=[issued, prev.serving, int(self.restore_pause_s * 1000), *fields],
         )
         await self.redis.sadd(keys.ROOMS, prev.room)
         log.warning(

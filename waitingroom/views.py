@@ -5,20 +5,34 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from fairgate.i18n import pick_language
 from fairgate.tokens import TICKET_MAX_AGE_S
 from fairgate.web import ApiError, read_json, render
 
+from . import failopen, pow
 from .appkeys import QUEUE_KEY
-from .errors import RedisUnavailable, RoomClosed, RoomNotFound, TurnPassed
-from .messages import JS_KEYS, STRINGS, format_people, format_wait
+from .errors import RedisUnavailable, RoomClosed, RoomNotFound, RoomRejecting, TurnPassed
+from .messages import JS_KEYS, STRINGS, format_people, format_range, format_wait
 from .openapi import SPEC
 from .queue import JOIN_FIELDS, STATUS_FIELDS, Visit
 from .rooms import check_room_name
 
 TICKET_HEADER = "X-Queue-Ticket"
+
+
+# The hot answers are encoded with orjson and given to aiohttp as bytes with their headers
+# ready-made, which skips json.dumps, the str -> bytes step and content-type parsing.
+_JSON_TYPE = "application/json; charset=utf-8"
+
+
+def _json(body: dict[str, Any], *, no_store: bool = False) -> web.Response:
+    headers = {"Content-Type": _JSON_TYPE}
+    if no_store:
+        headers["Cache-Control"] = "no-store"
+    return web.Response(body=orjson.dumps(body), headers=headers)
 
 
 def cookie_name(room: str) -> str:
@@ -45,9 +59,14 @@ def _hand_over(request: web.Request, response: web.StreamResponse, visit: Visit)
 
 async def join(request: web.Request) -> web.Response:
     room = _room(request)
-    await read_json(request)  # no fields yet, but a broken or huge body is still refused
-    visit = await request.app[QUEUE_KEY].join(room, _ticket(request, room))
-    response = web.json_response(visit.answer(*JOIN_FIELDS))
+    body = await read_json(request)  # a broken or huge body is refused
+    raw = _ticket(request, room)
+    try:
+        await pow.gate(request.app, room, raw, body.get("pow"))
+        visit = await request.app[QUEUE_KEY].join(room, raw)
+    except RedisUnavailable:
+        return _fail_open(request, room, raw)
+    response = _json(visit.answer(*JOIN_FIELDS))
     _hand_over(request, response, visit)
     return response
 
@@ -55,15 +74,26 @@ async def join(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     room = _room(request)
     raw = _ticket(request, room)
-    visit = await request.app[QUEUE_KEY].status(room, raw)
+    try:
+        visit = await request.app[QUEUE_KEY].status(room, raw)
+    except RedisUnavailable:
+        return _fail_open(request, room, raw)
     body = visit.answer(*STATUS_FIELDS)
     if visit.ticket != raw:
         # The number was drawn at opening (or the place restored): a new ticket proves it.
         body["ticket"] = visit.ticket
-        response = web.json_response(body)
+        response = _json(body)
         _hand_over(request, response, visit)
         return response
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return _json(body, no_store=True)
+
+
+def _fail_open(request: web.Request, room: str, raw: str | None) -> web.Response:
+    """Redis is unreachable: the room's ``on_redis_failure`` decides (failopen.py)."""
+    opened = failopen.pass_through(request.app, room, raw)
+    if opened is None:
+        raise RedisUnavailable()
+    return web.json_response(opened, headers={"Cache-Control": "no-store"})
 
 
 async def leave(request: web.Request) -> web.Response:
@@ -86,12 +116,23 @@ async def queue_page(request: web.Request) -> web.Response:
     except ApiError as exc:
         return _problem_page(request, "", "bad_room", exc.status)
     try:
-        visit = await request.app[QUEUE_KEY].join(room, _ticket(request, room))
+        raw = _ticket(request, room)
+        await pow.gate(request.app, room, raw, None)
+        visit = await request.app[QUEUE_KEY].join(room, raw)
+    except pow.PowRequired as exc:
+        return pow.page(request, room, exc)
     except RoomNotFound as exc:
         return _problem_page(request, room, "not_found", exc.status)
     except RoomClosed:
         return _problem_page(request, room, "closed", 200)
+    except RoomRejecting:
+        # A finished page, not an error: the sale is over for now (the API says 409 sold_out).
+        return _problem_page(request, room, "sold_out", 200)
     except RedisUnavailable as exc:
+        opened = failopen.pass_through(request.app, room, raw)
+        if opened is not None:
+            return web.Response(status=303, headers={"Location": opened["redirect_url"],
+                                                     "Cache-Control": "no-store"})
         response = _problem_page(request, room, "unavailable", exc.status, refresh_s=5)
         response.headers.update(exc.headers)
         return response
@@ -113,6 +154,8 @@ def _page_context(request: web.Request, visit: Visit) -> dict[str, Any]:
         "visit": visit,
         "ahead_text": format_people(visit.ahead, t) if visit.ahead is not None else "",
         "eta_text": format_wait(visit.eta_s, t),
+        "eta_range_text": format_range(visit.eta_range_s, t),
+        "mode": visit.mode,
         "rate_text": t["per_minute"].format(n=f"{visit.admit_per_minute:,}"),
         "progress_pct": math.floor(progress * 100),
         "status_url": str(status_url),

@@ -48,6 +48,17 @@
     if (minutes < 60) { return fill(T.eta_min, { n: minutes }); }
     return fill(T.eta_hour, { h: Math.floor(minutes / 60), m: minutes % 60 });
   }
+  // The estimate's range, in whole minutes or hours (the same rules as messages.format_range).
+  function span(range) {
+    if (!range || range[1] < 60) { return ""; }
+    var hiMin = Math.ceil(range[1] / 60);
+    if (hiMin >= 120) {
+      return fill(T.eta_range_hour, { lo: Math.floor(range[0] / 3600), hi: Math.ceil(range[1] / 3600) });
+    }
+    var loMin = Math.floor(range[0] / 60);
+    if (loMin === 0) { return fill(T.eta_range_soon, { hi: hiMin }); }
+    return fill(T.eta_range_min, { lo: loMin, hi: hiMin });
+  }
   function clock(seconds) {
     seconds = Math.max(0, Math.ceil(seconds));
     var h = Math.floor(seconds / 3600), m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
@@ -101,12 +112,17 @@
       show("prequeue", false);
       show("numbered", true);
       state.serving = Math.max(state.serving, s.serving || 0);
-      // The place shown never goes up, whichever server answered.
-      state.ahead = state.ahead === null ? s.ahead : Math.min(state.ahead, s.ahead);
+      // The place shown never goes up, whichever server answered. A lottery has no place.
+      if (s.ahead === null || s.ahead === undefined) {
+        state.ahead = null;
+      } else {
+        state.ahead = state.ahead === null ? s.ahead : Math.min(state.ahead, s.ahead);
+      }
       text("number", fmt.format(s.number));
       text("serving", fmt.format(state.serving));
-      text("ahead", people(state.ahead));
+      text("ahead", state.ahead === null ? T.draw : people(state.ahead));
       text("eta", wait(s.eta_s));
+      text("eta-range", span(s.eta_range_s));
       text("rate", fill(T.per_minute, { n: fmt.format(s.admit_per_minute) }));
       var bar = $("progress");
       if (bar) { bar.value = Math.min(100, Math.floor(100 * state.serving / s.number)); }

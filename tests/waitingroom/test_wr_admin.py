@@ -1,14 +1,10 @@
-"""The admin API: create, change (all or nothing), read, delete, figures; and the CLI over it."""
+"""The admin API: create, change (all or nothing), read, delete, figures (the CLI over it is in
+test_wr_ops_cli.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
-
 from aiohttp.test_utils import TestClient
-from wr_support import ROOT, TARGET_URL, base_url, make_room
+from wr_support import TARGET_URL, make_room
 
 ADMIN = "test-admin-token-0123456789abcdef"
 
@@ -74,46 +70,3 @@ async def test_patch_is_all_or_nothing_and_names_the_field(
     resp = await client.patch("/admin/api/rooms/nosuchroom-x", json={"state": "open"},
                               headers=admin_headers)
     assert resp.status == 404
-
-
-async def _cli(*args: str, token: str | None = ADMIN) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "ADMIN_TOKEN"}
-    if token:
-        env["ADMIN_TOKEN"] = token
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "waitingroom.cli", *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def test_admin_cli(client: TestClient, room_name: str) -> None:
-    url = base_url(client)
-    code, out, err = await _cli("--url", url, "rooms", "set", room_name, "--target-url",
-                                TARGET_URL, "--rate", "120", "--max-active", "3")
-    assert code == 0, err
-    assert "rate=120/min" in out and "max_active=3" in out
-
-    code, out, _ = await _cli("--url", url, "rooms", "set", room_name, "--state", "paused")
-    assert code == 0 and "paused" in out
-
-    code, out, _ = await _cli("--url", url, "rooms", "show", room_name)
-    assert code == 0 and "queue=0" in out and "(knob 120)" in out
-
-    code, out, _ = await _cli("--url", url, "--json", "rooms", "list")
-    assert code == 0
-    assert room_name in [r["room"] for r in json.loads(out)["rooms"]]
-
-    code, _, err = await _cli("--url", url, "rooms", "set", room_name, "--max-active", "0")
-    assert code == 1 and "max_active" in err
-    code, _, err = await _cli("--url", url, "rooms", "show", room_name, token="x" * 20)
-    assert code == 1 and "401" in err
-    code, _, _ = await _cli("--url", url, "rooms", "set", room_name)
-    assert code == 2
-    code, _, _ = await _cli("--url", url, "rooms", "frobnicate")
-    assert code == 2
-    code, _, err = await _cli("--url", url, "rooms", "list", token=None)
-    assert code == 2 and "ADMIN_TOKEN" in err
-    code, _, err = await _cli("--url", "http://127.0.0.1:9", "rooms", "list")
-    assert code == 1 and "cannot reach" in err

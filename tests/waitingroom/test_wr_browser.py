@@ -146,28 +146,3 @@ async def test_without_javascript_the_page_shows_the_place_and_refreshes(
     assert await page.text_content("#number") == "5"
     await page.screenshot(path=str(artifacts / "queue-nojs-phone-en.png"), full_page=True)
     await context.close()
-
-
-
-
-async def test_the_operator_turns_the_knob_on_the_dashboard(
-    browser: Any, client: TestClient, anon: ClientSession, target: str, room_name: str,
-    admin_headers: dict[str, str], artifacts: Path,
-) -> None:
-    await make_room(client, room_name, admin_headers, target_url=target, admit_per_minute=0)
-    await _crowd(anon, client, room_name, 3)
-    page = await _page(browser, viewport=DESKTOP, lang="en")
-    await page.goto(f"{base_url(client)}/admin")
-    await page.fill("#token", admin_headers["Authorization"].split()[1])
-    await page.click("#login button")
-    row = f'tr[data-room="{room_name}"]'
-    await page.wait_for_selector(row)
-    assert "0 / 3" in await page.text_content(row)  # serving / issued
-    await page.fill(f"{row} input", "120")
-    await page.click(f"{row} button")
-    await page.wait_for_selector("#notice:not(.hidden)")
-    assert "next tick" in await page.text_content("#notice")
-    room = await (await client.get(f"/admin/api/rooms/{room_name}", headers=admin_headers)).json()
-    assert room["admit_per_minute"] == 120
-    await page.screenshot(path=str(artifacts / "admin-dashboard-desktop-en.png"), full_page=True)
-    await page.context.close()

@@ -95,7 +95,10 @@ async def test_after_flushall_a_returning_visitor_keeps_the_place(
     private_redis: EmbeddedRedis, private_client: Redis, start_app: StartApp,
     anon: ClientSession, room_name: str, admin_headers: dict[str, str],
 ) -> None:
-    client = await start_app(redis_url=private_redis.url, WR_LAPSE_S="3600")
+    # A short pause after the restore (WR_RESTORE_PAUSE_MS), so admission resumes in the test's
+    # time; tests/reliability/test_redis_faults.py shows what the pause is for.
+    client = await start_app(redis_url=private_redis.url, WR_LAPSE_S="3600",
+                             WR_RESTORE_PAUSE_MS="300")
     await make_room(client, room_name, admin_headers, admit_per_minute=0)
     base = base_url(client)
     tickets = [(await join(anon, base, room_name))["ticket"] for _ in range(5)]

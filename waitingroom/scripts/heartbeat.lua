@@ -12,11 +12,36 @@ local now = now_s()
 local serving = tonumber(redis.call('GET', KEYS[7]) or '0')
 local top = 0
 local restored = 0
-for i = 1, #ARGV, 2 do
-  local v = ARGV[i]
-  local n = tonumber(ARGV[i + 1])
-  if redis.call('ZSCORE', KEYS[3], v) then
-    redis.call('ZADD', KEYS[4], now, v)
+-- Most visitors are simply waiting: one ZMSCORE finds them all and one ZADD records them, in
+-- slices so that no call unpacks more arguments than Lua's stack takes. Only the others go
+-- through the per-visitor checks below.
+local SLICE = 500
+local count = #ARGV / 2
+local waiting = {}
+for first = 1, count, SLICE do
+  local last = math.min(count, first + SLICE - 1)
+  local ids = {}
+  for j = first, last do
+    ids[#ids + 1] = ARGV[2 * j - 1]
+  end
+  local scores = redis.call('ZMSCORE', KEYS[3], unpack(ids))
+  local seen = {}
+  for j = first, last do
+    if scores[j - first + 1] then
+      waiting[j] = true
+      seen[#seen + 1] = now
+      seen[#seen + 1] = ARGV[2 * j - 1]
+    end
+  end
+  if #seen > 0 then
+    redis.call('ZADD', KEYS[4], unpack(seen))
+  end
+end
+for j = 1, count do
+  local v = ARGV[2 * j - 1]
+  local n = tonumber(ARGV[2 * j])
+  if waiting[j] then
+    -- recorded above
   elseif redis.call('ZSCORE', KEYS[6], v) then
     -- admitted since the poll: nothing to record
   elseif redis.call('ZSCORE', KEYS[5], v) then

@@ -1,13 +1,20 @@
 -- Put a room back after Redis lost its data, from a process's last snapshot.
--- KEYS: 1 config, 2 issued, 3 serving
--- ARGV: 1 issued seen, 2 serving seen, 3.. config field, value, ...
+-- KEYS: 1 config, 2 issued, 3 serving, 4 admission tick lock
+-- ARGV: 1 issued seen, 2 serving seen, 3 admission pause in ms, 4.. config field, value, ...
 -- Counters only ever rise, so several processes restoring at once agree on the highest.
 -- Returns 1 when the config was written.
 
 local written = 0
-if redis.call('EXISTS', KEYS[1]) == 0 and #ARGV > 2 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if redis.call('EXISTS', KEYS[1]) == 0 and #ARGV > 3 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
   written = 1
+end
+-- Waiting visitors come back one poll and one heartbeat batch at a time, each process on its
+-- own clock. Admitting before they are all back would call a number that polled back early
+-- and pass over lower numbers still on their way, whose turn would then be over: hold the
+-- admission tick for a few poll intervals (each restoring process extends it once).
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[4], 'restore', 'PX', ARGV[3])
 end
 if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[2], ARGV[1])

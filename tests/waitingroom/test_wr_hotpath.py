@@ -1,0 +1,112 @@
+"""The hot path's shortcuts keep every guarantee: remembered tickets still expire and are never
+forged, and batched joins still get unique, contiguous numbers in arrival order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+from wr_support import make_room
+
+from fairgate.tokens import Signer, TokenError, TokenExpired
+from waitingroom.appkeys import QUEUE_KEY
+from waitingroom.batching import ScriptBatcher
+from waitingroom.keys import RoomKeys
+from waitingroom.ticketcache import VerifiedTickets
+
+KEY = "hotpath-test-key-0123456789abcdef"
+
+
+def test_a_remembered_ticket_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import waitingroom.ticketcache as tc
+
+    signer = Signer((KEY,))
+    cache = VerifiedTickets(signer, max_age=60)
+    raw = signer.ticket("r", "v" * 32, 7)
+    assert cache.load(raw) == ("r", "v" * 32, 7, cache.load(raw)[3])
+    assert cache.load(raw)[2] == 7
+    assert (cache.hits, cache.misses) == (2, 1)
+    now = tc.time.time()
+    monkeypatch.setattr(tc.time, "time", lambda: now + 120)
+    with pytest.raises(TokenExpired):
+        cache.load(raw)
+
+
+def test_forged_tickets_are_never_remembered() -> None:
+    signer = Signer((KEY,))
+    cache = VerifiedTickets(signer)
+    forged = Signer(("another-key-0123456789abcdef0123",)).ticket("r", "v" * 32, 1)
+    genuine = signer.ticket("r", "v" * 32, 1)
+    for bad in (forged, genuine[:-2] + "xx", "garbage", "x" * 5000):
+        for _ in range(2):
+            with pytest.raises(TokenError):
+                cache.load(bad)
+    assert len(cache) == 0 and cache.hits == 0
+
+
+def test_memory_is_bounded_and_regulars_stay() -> None:
+    signer = Signer((KEY,))
+    cache = VerifiedTickets(signer, generation_size=3)
+    regular = signer.ticket("r", "a" * 32, 1)
+    for n in range(2, 12):
+        cache.load(regular)
+        cache.load(signer.ticket("r", "b" * 32, n))
+        assert len(cache) <= 6
+    misses = cache.misses
+    cache.load(regular)
+    assert cache.misses == misses  # polled all along: still remembered
+
+
+async def test_batched_joins_are_unique_contiguous_in_arrival_order(
+    client: TestClient, room_name: str, admin_headers: dict[str, str], redis_client: Redis,
+) -> None:
+    await make_room(client, room_name, admin_headers, admit_per_minute=0)
+    queue = client.app[QUEUE_KEY]
+    first = await queue.join(room_name, None)
+    batches, calls = queue.join_calls.batches, queue.join_calls.calls
+
+    # Started in this order, within one event-loop turn: one batch, numbers in the same order.
+    # The first visitor's repeat join rides in the middle and keeps its number.
+    crowd = [queue.join(room_name, None) for _ in range(150)]
+    crowd.insert(75, queue.join(room_name, first.ticket))
+    visits = await asyncio.gather(*crowd)
+
+    again = visits.pop(75)
+    assert (again.number, again.ticket) == (first.number, first.ticket)
+    assert [v.number for v in visits] == list(range(2, 152))
+    k = RoomKeys(room_name)
+    assert int(await redis_client.get(k.issued)) == 151
+    assert await redis_client.zcard(k.queue) == 151
+    # They shared round trips: 151 calls in far fewer batches (at most MAX_BATCH per batch).
+    assert queue.join_calls.calls - calls == 151
+    assert queue.join_calls.batches - batches <= 3
+
+
+async def test_a_batch_survives_redis_losing_its_scripts(
+    client: TestClient, room_name: str, admin_headers: dict[str, str], redis_client: Redis,
+) -> None:
+    await make_room(client, room_name, admin_headers, admit_per_minute=0)
+    queue = client.app[QUEUE_KEY]
+    await queue.join(room_name, None)
+    await redis_client.script_flush()
+    visits = await asyncio.gather(*(queue.join(room_name, None) for _ in range(40)))
+    assert sorted(v.number for v in visits) == list(range(2, 42))
+    assert int(await redis_client.get(RoomKeys(room_name).issued)) == 41
+
+
+async def test_a_failed_batch_fails_every_caller(redis_client: Redis) -> None:
+    script = redis_client.register_script("return redis.call('INCR', KEYS[1])")
+    batcher = ScriptBatcher(script)
+    key = "wr:{hotpath}:counter"
+    await redis_client.set(key, "not a number")
+    results = await asyncio.gather(
+        *(batcher(keys=[key], args=[]) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Exception) for r in results)
+    await redis_client.delete(key)
+    assert await asyncio.gather(*(batcher(keys=[key], args=[]) for _ in range(5))) == [
+        1, 2, 3, 4, 5
+    ]
+    await redis_client.delete(key)

@@ -1,0 +1,160 @@
+"""``waitingroom-admin``: the operator's command line over the admin APIs of both apps.
+
+    waitingroom-admin rooms list
+    waitingroom-admin rooms show ROOM
+    waitingroom-admin rooms set ROOM [--rate N] [--max-active N] [--session-ttl S]
+                                     [--state open|paused|closed] [--target-url URL]
+                                     [--opens-at WHEN]
+    waitingroom-admin rooms watch ROOM [--interval S] [--once | --count N]
+    waitingroom-admin events create --name NAME --room ROOM --section A:ROWS:SEATS:PRICE ...
+    waitingroom-admin events list
+    waitingroom-admin events report EVENT
+    waitingroom-admin audit [--ticketing] [--limit N]
+
+``--url`` is the waiting room (default ``WAITINGROOM_URL`` or http://127.0.0.1:8080),
+``--ticketing-url`` the ticketing app (default ``TICKETING_URL`` or http://127.0.0.1:8081); the
+token comes from ``--token`` or ``ADMIN_TOKEN``. ``--json`` prints the APIs' JSON instead of
+tables (one JSON document per frame for ``rooms watch``).
+
+Exit codes: 0 done, 1 the API refused (bad token, bad value, unknown room or event, server
+error), 2 wrong usage or no token, 3 the server could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from . import commands
+from .client import EXIT_OK, EXIT_USAGE, CliFailure
+from .commands import ROOM_FIELDS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="waitingroom-admin",
+        description="Operate waiting rooms and ticketing events through the admin APIs.",
+        epilog="exit codes: 0 done, 1 the API refused, 2 wrong usage or no token, "
+               "3 cannot connect",
+    )
+    parser.add_argument(
+        "--url", default=os.environ.get("WAITINGROOM_URL") or "http://127.0.0.1:8080",
+        help="waiting room base URL (default: WAITINGROOM_URL or http://127.0.0.1:8080)")
+    parser.add_argument(
+        "--ticketing-url",
+        default=os.environ.get("TICKETING_URL") or "http://127.0.0.1:8081",
+        help="ticketing base URL (default: TICKETING_URL or http://127.0.0.1:8081)")
+    parser.add_argument("--token", default=None, help="admin token (default: ADMIN_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    rooms = groups.add_parser("rooms", help="list, show, change or watch rooms")
+    actions = rooms.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="all rooms and their settings")
+    show = actions.add_parser("show", help="one room's settings and live figures")
+    show.add_argument("room")
+    change = actions.add_parser("set", help="create a room or change its settings")
+    change.add_argument("room")
+    change.add_argument("--rate", type=int, dest="admit_per_minute",
+                        help="admissions per minute (0 pauses admission)")
+    change.add_argument("--max-active", type=int, dest="max_active",
+                        help="most admitted sessions at once")
+    change.add_argument("--session-ttl", type=int, dest="session_ttl",
+                        help="seconds an admission lasts")
+    change.add_argument("--state", choices=("open", "paused", "closed"))
+    change.add_argument("--target-url", dest="target_url", help="where admitted visitors go")
+    change.add_argument("--opens-at", dest="opens_at",
+                        help="sale start: unix seconds or ISO-8601 ('' clears it)")
+    watch = actions.add_parser("watch", help="a live view of one room (Ctrl-C stops it)")
+    watch.add_argument("room")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between frames")
+    frames = watch.add_mutually_exclusive_group()
+    frames.add_argument("--once", action="store_const", const=1, dest="count",
+                        help="print one frame and stop")
+    frames.add_argument("--count", type=int, default=None, help="stop after N frames")
+
+    events = groups.add_parser("events", help="create, list and reconcile ticketing events")
+    ev_actions = events.add_subparsers(dest="action", required=True)
+    create = ev_actions.add_parser("create", help="create an event with its seat layout")
+    create.add_argument("--name", required=True)
+    create.add_argument("--room", required=True, help="the waiting room that admits buyers")
+    create.add_argument("--section", action="append", required=True, dest="sections",
+                        metavar="NAME:ROWS:SEATS:PRICE",
+                        help="a section (repeat for several); PRICE in minor units")
+    create.add_argument("--limit", type=int, dest="per_visitor_limit",
+                        help="seats per buyer (default 4)")
+    create.add_argument("--hold-ttl", type=int, dest="hold_ttl_s",
+                        help="seconds a hold lasts (default 300)")
+    create.add_argument("--currency", help="ISO 4217 code (default USD)")
+    create.add_argument("--sale-starts", dest="sale_starts_at", help="ISO-8601 time")
+    create.add_argument("--sale-ends", dest="sale_ends_at", help="ISO-8601 time")
+    ev_actions.add_parser("list", help="all events")
+    report = ev_actions.add_parser("report", help="seats, bookings and revenue of an event")
+    report.add_argument("event", type=int)
+
+    audit = groups.add_parser("audit", help="the operators' recent changes")
+    audit.add_argument("--ticketing", action="store_true",
+                       help="the ticketing app's log instead of the waiting room's")
+    audit.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def _section(raw: str) -> dict[str, Any]:
+    parts = raw.split(":")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts[1:]):
+        raise argparse.ArgumentTypeError(
+            f"--section {raw!r}: expected NAME:ROWS:SEATS:PRICE, for example A:10:20:5000")
+    name, rows, seats, price = parts
+    return {"name": name, "rows": int(rows), "seats_per_row": int(seats), "price": int(price)}
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.group == "rooms" and args.action == "set" and not any(
+        getattr(args, n) is not None for n in ROOM_FIELDS
+    ):
+        return "rooms set needs at least one setting"
+    if args.group == "rooms" and args.action == "watch":
+        if args.interval <= 0:
+            return "--interval must be above 0"
+        if args.count is not None and args.count < 1:
+            return "--count must be at least 1"
+    if args.group == "events" and args.action == "create":
+        try:
+            args.sections = [_section(s) for s in args.sections]
+        except argparse.ArgumentTypeError as exc:
+            return str(exc)
+    if args.group == "audit" and not 1 <= args.limit <= 1000:
+        return "--limit must be from 1 to 1000"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for bad usage
+        return int(exc.code or 0)
+    token = args.token or os.environ.get("ADMIN_TOKEN", "")
+    if not token:
+        print("waitingroom-admin: no admin token (set ADMIN_TOKEN or pass --token)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    problem = _usage_problem(args)
+    if problem:
+        print(f"waitingroom-admin: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        output = asyncio.run(commands.run(args, token))
+    except CliFailure as exc:
+        print(f"waitingroom-admin: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C ends a watch: that is how it is meant to stop
+        print()
+        return EXIT_OK
+    if output is not None:
+        print(json.dumps(output, indent=2, sort_keys=True) if args.json else output)
+    return EXIT_OK

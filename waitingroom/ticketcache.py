@@ -1,0 +1,76 @@
+"""Tickets this process has already verified, so a visitor's later polls skip the signature.
+
+A waiting visitor polls with the same ticket string for the whole wait. Checking its signature
+(itsdangerous: key derivation, HMAC, base64, JSON) costs more than the rest of the status
+handler together, so the first successful check is remembered under the exact string. Nothing
+is given up: a string is remembered only after it verified, and a remembered ticket still
+expires at ``max_age`` counted from its signing time, as the signature check counts it. The
+caller keeps checking room and creation time on every poll.
+
+Memory is bounded by two generations: new entries go into the young one; when it is full, it
+becomes the old one and the previous old one is dropped. A ticket used in either generation is
+(re)written to the young one, so a visitor who keeps polling stays remembered. Entries are
+plain tuples of strings and numbers, which Python's garbage collector stops tracking: with
+objects instead, every full collection walked all 100,000 entries and stalled polls for 100 ms
+and more every few seconds (bench.waitingroom, 100,000 visitors polling).
+"""
+
+from __future__ import annotations
+
+import time
+
+from fairgate.tokens import TICKET_MAX_AGE_S, Signer, TokenExpired
+
+# (room, visitor, number, issued_at) of a verified ticket.
+Verified = tuple[str, str, int, float]
+
+# Entries per generation: two generations hold at most 2 x 50,000 tickets, about 50 MB at
+# ~500 bytes each (the ticket string, the parsed ticket and the dict slot). A process serving
+# more visitors than that re-verifies the ones it has not seen for the longest time.
+GENERATION_SIZE = 50_000
+
+
+class VerifiedTickets:
+    def __init__(
+        self,
+        signer: Signer,
+        *,
+        generation_size: int = GENERATION_SIZE,
+        max_age: float = TICKET_MAX_AGE_S,
+    ) -> None:
+        self._signer = signer
+        self._size = generation_size
+        self._max_age = max_age
+        self._young: dict[str, tuple[str, str, int, float, float]] = {}
+        self._old: dict[str, tuple[str, str, int, float, float]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def load(self, raw: str) -> Verified:
+        """The verified ticket's fields; raises :class:`fairgate.tokens.TokenError` like the
+        signer."""
+        entry = self._young.get(raw)
+        if entry is None:
+            entry = self._old.pop(raw, None)
+            if entry is None:
+                self.misses += 1
+                t, signed_at = self._signer.load_ticket_stamped(raw, self._max_age)
+                entry = (t.room, t.visitor, t.number, t.issued_at, signed_at)
+            else:
+                self.hits += 1
+            self._remember(raw, entry)
+        else:
+            self.hits += 1
+        if time.time() - entry[4] > self._max_age:
+            self._young.pop(raw, None)
+            raise TokenExpired("token expired")
+        return entry[:4]
+
+    def _remember(self, raw: str, entry: tuple[str, str, int, float, float]) -> None:
+        if len(self._young) >= self._size:
+            self._old = self._young
+            self._young = {}
+        self._young[raw] = entry
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
