@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
@@ -13,7 +13,8 @@ from fairgate.config import Settings
 from fairgate.web import READY_CHECKS_KEY, SIGNER_KEY, base_app
 from fairgate.web import SETTINGS_KEY as SETTINGS
 
-from .db import create_pool, migrate
+from . import metrics
+from .db import create_pool, create_read_pool, migrate, read_database_url
 from .departures import Departures
 from .events import EventCache
 from .gate import VerifiedSessions
@@ -24,6 +25,7 @@ from .keys import (
     HTTP_KEY,
     HUB_KEY,
     POOL_KEY,
+    READ_POOL_KEY,
     SESSIONS_KEY,
     TUNING_KEY,
 )
@@ -43,7 +45,11 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[SESSIONS_KEY] = VerifiedSessions(app[SIGNER_KEY])
     setup_routes(app)
     app[READY_CHECKS_KEY].append(("postgresql", _database_ready))
-    app.cleanup_ctx.extend([_database, _seat_hub, _sweeper, _waitingroom_client])
+    read_url = read_database_url(settings)  # a bad URL stops the start, in one line
+    if read_url:
+        app[READY_CHECKS_KEY].append(("postgresql-read", _read_database_ready))
+    app.cleanup_ctx.extend([_database, _read_database(read_url), _seat_hub, _sweeper,
+                            _waitingroom_client])
     app.on_shutdown.append(_end_streams)
     return app
 
@@ -54,8 +60,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         async with pool.acquire() as conn:
             await migrate(conn)
         app[POOL_KEY] = pool
+        metrics.POOLS.attach("primary", pool)
         yield
     finally:
+        metrics.POOLS.detach(pool)
         await pool.close()
 
 
@@ -63,6 +71,31 @@ async def _database_ready(app: web.Application) -> None:
     if POOL_KEY not in app:
         raise RuntimeError("the database pool is not open")
     async with app[POOL_KEY].acquire() as conn:
+        await conn.fetchval("SELECT 1")
+
+
+def _read_database(url: str | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if url is None:
+            app[READ_POOL_KEY] = app[POOL_KEY]
+            yield
+            return
+        pool = await create_read_pool(app[SETTINGS], url)
+        app[READ_POOL_KEY] = pool
+        metrics.POOLS.attach("read", pool)
+        try:
+            yield
+        finally:
+            metrics.POOLS.detach(pool)
+            await pool.close()
+
+    return ctx
+
+
+async def _read_database_ready(app: web.Application) -> None:
+    if READ_POOL_KEY not in app:
+        raise RuntimeError("the read pool is not open")
+    async with app[READ_POOL_KEY].acquire() as conn:
         await conn.fetchval("SELECT 1")
 
 

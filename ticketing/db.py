@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 from asyncpg.exceptions import (
@@ -18,12 +19,13 @@ from asyncpg.exceptions import (
     CannotConnectNowError,
     CrashShutdownError,
     DeadlockDetectedError,
+    InternalClientError,
     LockNotAvailableError,
     PostgresConnectionError,
     TooManyConnectionsError,
 )
 
-from fairgate.config import Settings
+from fairgate.config import ConfigError, Settings
 
 from . import queries
 from .errors import Busy, DatabaseUnavailable
@@ -40,6 +42,8 @@ MIGRATION_LOCK_KEY = 0x746B6D696772
 
 # What "the database cannot be reached right now" looks like from asyncpg: refused or dropped
 # sockets (OSError, TimeoutError), a server shutting down or starting, or no free connection.
+# InternalClientError: when the server dies, a pooled connection that was reading its last
+# reply can be handed out before asyncpg notices the closed socket; its next query fails so.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     PostgresConnectionError,
@@ -47,12 +51,15 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     AdminShutdownError,
     CrashShutdownError,
     TooManyConnectionsError,
+    InternalClientError,
 )
 
 Connection = asyncpg.Connection
 
 
-async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:
+async def create_pool(
+    settings: Settings, database_url: str, *, application_name: str | None = None
+) -> asyncpg.Pool:
     """A pool sized by settings; ``statement_cache_size`` 0 keeps it usable behind PgBouncer."""
     return await asyncpg.create_pool(
         database_url,
@@ -61,7 +68,28 @@ async def create_pool(settings: Settings, database_url: str) -> asyncpg.Pool:
         statement_cache_size=settings.pg_statement_cache_size,
         command_timeout=30,
         reset=_no_session_state,
+        server_settings={"application_name": application_name} if application_name else None,
     )
+
+
+# Seat map reads may go to a streaming replica (TK_READ_DATABASE_URL); writes, locks, the
+# reconciliation report and the change feed behind live updates always use the primary.
+READ_URL_SETTING = "TK_READ_DATABASE_URL"
+# Shown in pg_stat_activity, so an operator (and the tests) can see which pool a session is.
+READ_APPLICATION_NAME = "fairgate-ticketing-read"
+
+
+def read_database_url(settings: Settings) -> str | None:
+    """The replica URL for seat map reads, or None to read from the primary."""
+    raw = settings.extra.get(READ_URL_SETTING, "").strip()
+    if raw and urlsplit(raw).scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"{READ_URL_SETTING}: expected a postgresql:// URL, got {raw!r}")
+    return raw or None
+
+
+async def create_read_pool(settings: Settings, url: str) -> asyncpg.Pool:
+    """The replica pool: the same sizes (PG_POOL_MIN/MAX) and cache setting as the primary's."""
+    return await create_pool(settings, url, application_name=READ_APPLICATION_NAME)
 
 
 async def _no_session_state(conn: Connection) -> None:
@@ -159,9 +187,11 @@ async def _transaction(
 async def _rollback(conn: Connection) -> None:
     """End a failed transaction; when even that fails, the pool's release rolls back or closes
     the connection, so the original error is the one reported."""
-    if conn.is_closed() or not conn.is_in_transaction():
-        return
     try:
+        # Inside the try: when the server dies mid-transaction, asyncpg detaches the pooled
+        # connection, and even is_closed() raises InterfaceError ("released back to the pool").
+        if conn.is_closed() or not conn.is_in_transaction():
+            return
         await conn.execute("ROLLBACK")
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         log.warning("rollback failed: %s: %s", exc.__class__.__name__, exc)

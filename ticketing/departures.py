@@ -40,7 +40,10 @@ class Departures:
         )
         try:
             async with self._http.delete(
-                url, headers={"Authorization": f"Bearer {self._token}"}, timeout=self._timeout
+                # The departure header marks a routine call (logged, not audited there).
+                url, headers={"Authorization": f"Bearer {self._token}",
+                              "X-Fairgate-Departure": "1"},
+                timeout=self._timeout
             ) as resp:
                 if resp.status not in (200, 204, 404):
                     log.warning("waiting room answered %d to visitor-left for room %s",

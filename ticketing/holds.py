@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from .errors import (
     SeatsNotInEvent,
     SeatsUnavailable,
 )
+from .metrics import LOCK_WAIT
 from .stream import CHANNEL, notify_seats
 from .tuning import Tuning
 
@@ -117,11 +119,13 @@ async def place_hold(
         # 1. The buyer's own lock: parallel requests of one visitor queue here, so the limit
         #    check below sees every seat their earlier requests took. It must be a statement of
         #    its own: the next one's snapshot has to start after this lock is granted.
+        started = time.perf_counter()
         await conn.execute(queries.LOCK_BUYER, event_id, visitor)
         # 2. An earlier answer to this key, else the seat rows (ascending id, under
         #    lock_timeout) and the seats the visitor already owns: one statement.
         found = await conn.fetchrow(queries.LOCK_SEATS_FOR_HOLD, event_id, visitor,
                                     idempotency_key, seat_ids)
+        LOCK_WAIT.labels("hold").observe(time.perf_counter() - started)
         first = _first_answer(found, fingerprint)
         if first is not None:
             return first
@@ -185,7 +189,9 @@ async def confirm_hold(
 
     async def work(conn: Connection) -> Confirmed:
         # The hold row, then (for the caller's own live hold) its seats: one statement.
+        started = time.perf_counter()
         hold = await conn.fetchrow(queries.LOCK_HOLD_FOR_CONFIRM, hold_id, visitor, room)
+        LOCK_WAIT.labels("confirm").observe(time.perf_counter() - started)
         if hold is None or hold["visitor"] != visitor or hold["room"] != room:
             raise HoldNotFound()
         if hold["status"] == "confirmed":

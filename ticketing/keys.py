@@ -13,6 +13,8 @@ from .stream import SeatHub
 from .tuning import Tuning
 
 POOL_KEY = web.AppKey("tk_pool", asyncpg.Pool)
+# The seat map's pool: a replica's when TK_READ_DATABASE_URL is set, else POOL_KEY's own.
+READ_POOL_KEY = web.AppKey("tk_read_pool", asyncpg.Pool)
 DATABASE_URL_KEY = web.AppKey("tk_database_url", str)
 EVENTS_KEY = web.AppKey("tk_events", EventCache)
 HUB_KEY = web.AppKey("tk_hub", SeatHub)

@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from fairgate.apidoc import SHARED_PATHS
+
 _JSON = {"application/json": {"schema": {"type": "object"}}}
 
 
@@ -24,6 +26,10 @@ SPEC: dict[str, Any] = {
     "info": {"title": "Fairgate ticketing", "version": "1"},
     "components": {"securitySchemes": {"session": {"type": "http", "scheme": "bearer"}}},
     "paths": {
+        **SHARED_PATHS,
+        "/events/{event}": {"get": {
+            "summary": "Seat page (HTML); without a session 303 to the waiting room",
+            "responses": {"200": {"description": "HTML"}, "303": {"description": "to queue"}}}},
         "/enter": {"get": _op("Exchange an admission token (query `token`) for a session "
                               "cookie; 303 to the event page", 303, 401, 404, 409)},
         "/api/session": {
@@ -48,6 +54,8 @@ SPEC: dict[str, Any] = {
         },
         "/admin/api/events/{event}/report": {"get": _op("Reconciliation report (admin)",
                                                         200, 401, 404)},
+        "/admin/api/audit": {"get": _op("Audit log of admin changes, newest first (?limit=)",
+                                        200, 401, 422)},
     },
 }
 

@@ -31,3 +31,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/admin/api/events", admin.list_events, name="admin_events")
     r.add_get("/admin/api/events/" + ID % "event" + "/report", admin.event_report,
               name="admin_event_report")
+    r.add_get("/admin/api/audit", admin.audit_log, name="admin_audit")

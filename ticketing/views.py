@@ -24,9 +24,17 @@ from fairgate.web import (
 )
 
 from . import events as ev
-from . import gate, holds
+from . import gate, holds, metrics
 from .errors import NoSession
-from .keys import DEPARTURES_KEY, EVENTS_KEY, HUB_KEY, POOL_KEY, SESSIONS_KEY, TUNING_KEY
+from .keys import (
+    DEPARTURES_KEY,
+    EVENTS_KEY,
+    HUB_KEY,
+    POOL_KEY,
+    READ_POOL_KEY,
+    SESSIONS_KEY,
+    TUNING_KEY,
+)
 from .messages import CATALOG, SCRIPT_KEYS
 from .stream import sse_frame
 
@@ -85,6 +93,7 @@ def _refused_queue_url(request: web.Request) -> str | None:
     return _queue_url(request, admission.room)
 
 
+@metrics.counted(metrics.ENTRIES, "entry")
 async def api_session(request: web.Request) -> web.Response:
     body = await read_json(request)
     token = body.get("token")
@@ -154,7 +163,8 @@ async def _event_and_session(request: web.Request) -> tuple[Any, Any]:
 
 async def api_seats(request: web.Request) -> web.Response:
     event, _session = await _event_and_session(request)
-    seat_map = await ev.seat_map(request.app[POOL_KEY], request.app[TUNING_KEY], event["id"])
+    seat_map = await ev.seat_map(request.app[READ_POOL_KEY], request.app[TUNING_KEY],
+                                 event["id"])
     headers = {"ETag": seat_map.etag, "Cache-Control": "private, no-cache"}
     if seat_map.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
@@ -210,6 +220,7 @@ async def api_seat_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@metrics.counted(metrics.HOLDS, "hold")
 async def api_hold(request: web.Request) -> web.Response:
     event, session = await _event_and_session(request)
     body = await read_json(request)
@@ -229,6 +240,7 @@ def _session_or_401(request: web.Request) -> Any:
     return session
 
 
+@metrics.counted(metrics.CONFIRMS, "confirm")
 async def api_confirm(request: web.Request) -> web.Response:
     session = _session_or_401(request)
     app = request.app
