@@ -46,7 +46,24 @@ control_socket_disable = True
 
 
 def on_starting(server: object) -> None:
-    """Check the environment once in the arbiter, before forking workers that would all fail."""
+    """Check the environment once in the arbiter, before forking workers that would all fail;
+    with several workers, give their Prometheus counters a fresh shared directory so /metrics
+    of any worker answers the sum (prometheus-client multiprocess mode)."""
     from fairgate.gunicorn import check_environment
+    from fairgate.supervisor import prepare_metrics
 
     check_environment(getattr(server.app, "app_uri", None) or "")
+    server.metrics_dir = prepare_metrics("gunicorn", server.cfg.workers)
+
+
+def child_exit(server: object, worker: object) -> None:
+    from fairgate.supervisor import forget_process
+
+    forget_process(worker.pid)
+
+
+def on_exit(server: object) -> None:
+    import shutil
+
+    if getattr(server, "metrics_dir", None):
+        shutil.rmtree(server.metrics_dir, ignore_errors=True)

@@ -262,7 +262,8 @@ def test_grafana_dashboard_queries_metrics_the_apps_export() -> None:
     import json
 
     exported = set()
-    for source in [*(ROOT / "waitingroom").glob("*.py"), ROOT / "fairgate" / "web.py"]:
+    for source in [*(ROOT / "waitingroom").glob("*.py"), *(ROOT / "ticketing").glob("*.py"),
+                   *(ROOT / "fairgate").glob("*.py")]:
         exported |= set(re.findall(r"\"((?:waitingroom|ticketing|fairgate)_[a-z_]+)\"",
                                    source.read_text()))
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "fairgate.json").read_text())
