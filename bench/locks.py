@@ -42,6 +42,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 from asyncpg.exceptions import LockNotAvailableError
+from redis.exceptions import MaxConnectionsError
 
 from fairgate.web import install_uvloop
 
@@ -61,6 +62,10 @@ LOCK_TIMEOUT_MS = 2000
 # Write-back: how many queued wins one PostgreSQL transaction writes, and how often it looks.
 WRITEBACK_BATCH = 100
 WRITEBACK_EVERY_S = 0.005
+# The buyers' Redis pool: wait this long for a free connection, and ask again this many times
+# if redis-py still reports the pool full (the command was not sent).
+POOL_WAIT_S = 30.0
+POOL_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -241,13 +246,24 @@ class WriteBack:
             pass
 
 
+async def _sent(command: Callable[[], Awaitable[Any]]) -> Any:
+    """A Redis command, sent again when no pooled connection could be had: such a command
+    never left, so sending it again cannot take a second unit of stock."""
+    for _ in range(POOL_RETRIES):
+        try:
+            return await command()
+        except MaxConnectionsError:
+            await asyncio.sleep(0.01)
+    return await command()
+
+
 def redis_attempt(redis: aioredis.Redis, rnd: Round, stock: str, queue: str) -> Attempt:
     async def attempt(buyer: str, _seat: int) -> str:
-        left = await redis.decr(stock)
+        left = int(await _sent(lambda: redis.decr(stock)))
         if left < 0:
             return "gone"
         # Each DECR result is handed out once, so it names the seat this winner gets.
-        await redis.rpush(queue, f"{rnd.seat_ids[left]}:{buyer}")
+        await _sent(lambda: redis.rpush(queue, f"{rnd.seat_ids[left]}:{buyer}"))
         return "won"
 
     return attempt
@@ -330,9 +346,15 @@ async def bench(stack: procs.Stack, plan: Plan, concurrency: int, pool_size: int
         stack.backends.database_url, min_size=pool_size, max_size=pool_size,
         server_settings={"lock_timeout": f"{LOCK_TIMEOUT_MS}ms"},
     )
-    # A blocking pool: like asyncpg's, a buyer beyond pool_size waits for a connection.
+    # A blocking pool: like asyncpg's, a buyer beyond pool_size waits for a connection (up
+    # to POOL_WAIT_S). The write-back has a connection of its own, so it never takes one from
+    # the buyers nor waits behind them.
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        stack.backends.redis_url, decode_responses=True, max_connections=pool_size))
+        stack.backends.redis_url, decode_responses=True, max_connections=pool_size,
+        timeout=POOL_WAIT_S))
+    writer_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        stack.backends.redis_url, decode_responses=True, max_connections=1,
+        timeout=POOL_WAIT_S))
     await db.execute(SCHEMA)
     rounds: dict[str, list[Round]] = {s: [] for s in strategies}
     problems: list[str] = []
@@ -346,7 +368,7 @@ async def bench(stack: procs.Stack, plan: Plan, concurrency: int, pool_size: int
             if strategy == "redis":
                 stock, queue = f"lockbench:{name}:stock", f"lockbench:{name}:writeback"
                 await redis.set(stock, CAPACITY)
-                writer = WriteBack(redis, db, queue)
+                writer = WriteBack(writer_redis, db, queue)
                 stop = asyncio.Event()
                 task = asyncio.create_task(writer.run(stop))
                 await run_round(rnd, redis_attempt(redis, rnd, stock, queue), True, rng,
@@ -375,6 +397,7 @@ async def bench(stack: procs.Stack, plan: Plan, concurrency: int, pool_size: int
         "platform": platform.platform(),
     }
     await redis.aclose()
+    await writer_redis.aclose()
     await db.close()
     return {
         "benchmark": "locks",

@@ -126,17 +126,27 @@ def ratio_chart(wr: dict[str, Any], path: Path) -> Path:
     http = wr["results"]["http"]
     names = ["status poll / hello-world", "join / hello-world"]
     values = [http["poll_vs_hello"], http["join_vs_hello"]]
+    # Older result files have no CPU figures.
+    cpu = [http.get("poll_vs_hello_cpu"), http.get("join_vs_hello_cpu")]
     targets = [wr["targets"]["poll_vs_hello"], wr["targets"]["join_vs_hello"]]
-    fig, ax = plt.subplots(figsize=(8, 3))
-    colors = ["tab:green" if v >= tg else "tab:orange" for v, tg in zip(values, targets,
-                                                                        strict=True)]
-    ax.barh(names, values, color=colors, height=0.5)
-    for i, (v, tg) in enumerate(zip(values, targets, strict=True)):
-        ax.plot([tg, tg], [i - 0.35, i + 0.35], color="black", linewidth=2)
-        ax.text(v + 0.01, i, f"{v:.2f}", va="center", fontsize=10)
-        ax.text(tg + 0.01, i + 0.3, f"target {tg}", fontsize=8)
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    height = 0.36
+    for i, (v, c, tg) in enumerate(zip(values, cpu, targets, strict=True)):
+        ax.barh(i - height / 2, v, height=height,
+                color="tab:green" if v >= tg else "tab:orange",
+                label="req/s ratio (wrk)" if i == 0 else None)
+        ax.text(v + 0.01, i - height / 2, f"{v:.2f}", va="center", fontsize=9)
+        if c is not None:
+            ax.barh(i + height / 2, c, height=height, color="tab:blue", alpha=0.6,
+                    label="server CPU per request ratio" if i == 0 else None)
+            ax.text(c + 0.01, i + height / 2, f"{c:.2f}", va="center", fontsize=9)
+        ax.plot([tg, tg], [i - 0.45, i + 0.45], color="black", linewidth=2)
+        ax.text(tg + 0.01, i + 0.4, f"target {tg}", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
     ax.set_xlim(0, 1.0)
-    ax.set_xlabel("req/s relative to a bare aiohttp hello-world in the same run")
+    ax.set_xlabel("relative to a bare aiohttp hello-world in the same run")
+    ax.legend(loc="lower right", fontsize=8)
     med = http["median_rps"]
     ax.set_title(f"Waiting room throughput (hello-world: {med['hello']:,.0f} req/s)",
                  fontsize=11)

@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -134,8 +134,36 @@ async def check_numbers(r: aioredis.Redis, room: str) -> list[str]:
 
 
 # -- HTTP figures: wrk --------------------------------------------------------------------------
-def wrk_run(url: str, plan: Plan, **kw: Any) -> wrk.WrkResult:
-    return wrk.run(url, seconds=plan.seconds, connections=plan.connections, threads=1, **kw)
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a server process and its direct children (workers)."""
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            pids += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+def wrk_run(url: str, plan: Plan, pid: int | None = None, **kw: Any) -> wrk.WrkResult:
+    """A wrk run; with ``pid``, also the server's CPU microseconds per request, a figure the
+    other work on a shared machine moves much less than requests per second."""
+    before = cpu_seconds(pid) if pid else 0.0
+    res = wrk.run(url, seconds=plan.seconds, connections=plan.connections, threads=1, **kw)
+    if pid:
+        res.cpu_us_per_request = (cpu_seconds(pid) - before) * 1e6 / max(res.requests, 1)
+    return res
 
 
 async def redis_baseline(redis_url: str, plan: Plan) -> dict[str, float]:
@@ -183,7 +211,7 @@ async def fill(r: aioredis.Redis, room: str, count: int) -> list[tuple[str, int]
     script = r.register_script(_source("join", common=True))
     await r.script_load(script.script)
     room_keys = [k.config, k.issued, k.queue, k.seen, k.lapsed, k.active, k.serving, k.left,
-                 k.prequeue, k.preseq, k.prenum]
+                 k.prequeue, k.preseq, k.prenum, k.admlog, k.recent]
     out: list[tuple[str, int]] = []
     for start in range(0, count, FILL_CHUNK):
         async with r.pipeline(transaction=False) as pipe:
@@ -344,7 +372,8 @@ def per_second(series: list[tuple[float, float]]) -> list[dict[str, float]]:
 
 
 # -- the run --
-async def bench(stack: procs.Stack, plan: Plan, tmp: Path) -> dict[str, Any]:
+async def bench(stack: procs.Stack, plan: Plan, tmp: Path, *,
+                http_only: bool = False) -> dict[str, Any]:
     problems: list[str] = []
     hello = stack.start("hello", "bench.hello", serve=False)
     wr = stack.start("waitingroom", "waitingroom")
@@ -367,11 +396,12 @@ async def bench(stack: procs.Stack, plan: Plan, tmp: Path) -> dict[str, Any]:
         runs: dict[str, list[dict[str, Any]]] = {"hello": [], "poll": [], "join": []}
         ratios: dict[str, list[float]] = {"poll": [], "join": []}
         for _ in range(plan.rounds):
-            h = await asyncio.to_thread(wrk_run, f"{hello.url}/", plan)
+            h = await asyncio.to_thread(wrk_run, f"{hello.url}/", plan, hello.popen.pid)
             p = await asyncio.to_thread(wrk_run, f"{base}/api/rooms/bench-poll/status", plan,
-                                        script=POLL_LUA, script_args=[str(ticket_file)])
+                                        wr.popen.pid, script=POLL_LUA,
+                                        script_args=[str(ticket_file)])
             j = await asyncio.to_thread(wrk_run, f"{base}/api/rooms/bench-join/join", plan,
-                                        script=JOIN_LUA)
+                                        wr.popen.pid, script=JOIN_LUA)
             for name, res in (("hello", h), ("poll", p), ("join", j)):
                 runs[name].append(res.as_dict())
                 if res.errors_non_2xx:
@@ -384,6 +414,8 @@ async def bench(stack: procs.Stack, plan: Plan, tmp: Path) -> dict[str, Any]:
             problems.append(f"redis baseline: {baseline['visitors']} visitors, "
                             f"{baseline['queued']} queued")
         med = {name: statistics.median(x["requests_per_s"] for x in v) for name, v in runs.items()}
+        cpu = {name: statistics.median(x["cpu_us_per_request"] for x in v)
+               for name, v in runs.items()}
         results["http"] = {
             "runs": runs,
             "median_rps": med,
@@ -393,7 +425,15 @@ async def bench(stack: procs.Stack, plan: Plan, tmp: Path) -> dict[str, Any]:
             "join_vs_hello_rounds": ratios["join"],
             "redis_baseline": baseline,
             "join_vs_redis": med["join"] / baseline["visitors_per_s"],
+            # Server CPU per request: hello's over the product's is the throughput ratio one
+            # dedicated core would give, whatever else runs on the machine.
+            "cpu_us_per_request": cpu,
+            "poll_vs_hello_cpu": cpu["hello"] / cpu["poll"],
+            "join_vs_hello_cpu": cpu["hello"] / cpu["join"],
         }
+        if http_only:
+            await r.aclose()
+            return {"results": results, "problems": problems}
 
         # Memory at 100,000 queued, in a fresh room with admission off.
         await put_room(session, base, "bench-crowd", admit_per_minute=0)
@@ -549,6 +589,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
          f">= 0.3 {verdict(http['join_vs_hello'] >= TARGETS['join_vs_hello'])}"),
         ("join req/s vs raw Redis", f"{med['join']:,.0f}", f"redis {red:,.0f}",
          f"{http['join_vs_redis']:.2f}", "-"),
+        *_cpu_rows(http),
         (f"Redis bytes per queued visitor ({mem['queued']:,} queued)",
          f"{mem['bytes_per_visitor']:,.0f}", "-", "-", "measured"),
         ("Redis commands per admitted visitor",
@@ -563,6 +604,19 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
          f"< 50 ms {verdict(lat['p99_ms'] < TARGETS['poll_p99_ms'])}"),
         ("poll p50 / p99 from the request's write (no wait for a connection)",
          f"{lat['service_p50_ms']:.1f} / {lat['service_p99_ms']:.1f} ms", "-", "-", "-"),
+    ]
+
+
+def _cpu_rows(http: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """Server CPU per request: what one dedicated core would give, less moved by other load."""
+    cpu = http.get("cpu_us_per_request")
+    if not cpu:
+        return []
+    return [
+        (f"{name} server CPU per request", f"{cpu[key]:,.0f} us", f"hello {cpu['hello']:,.0f} us",
+         f"{cpu['hello'] / cpu[key]:.2f}", target)
+        for name, key, target in (("status poll", "poll", ">= 0.6 (CPU basis)"),
+                                  ("join", "join", ">= 0.3 (CPU basis)"))
     ]
 
 
@@ -582,18 +636,22 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool, out: Path | None = None) -> dict[str, Any]:
+def run(quick: bool, out: Path | None = None, *, http_only: bool = False,
+        rounds: int | None = None) -> dict[str, Any]:
     """Run the benchmark, write its JSON and return it (``problems`` lists failures)."""
     plan = QUICK if quick else FULL
+    if rounds:
+        plan = replace(plan, rounds=rounds)
     out = out or RESULTS / ("waitingroom-quick.json" if quick else "waitingroom.json")
     install_uvloop()
     started = time.perf_counter()
     with procs.stack(need_postgres=False) as stack, tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(bench(stack, plan, Path(tmp)))
+        result = asyncio.run(bench(stack, plan, Path(tmp), http_only=http_only))
         info = asyncio.run(_redis_version(stack.backends.redis_url or ""))
     result.update({
         "benchmark": "waitingroom",
-        "command": "python -m bench.waitingroom" + (" --quick" if quick else ""),
+        "command": "python -m bench.waitingroom" + (" --quick" if quick else "")
+                   + (" --http-only" if http_only else ""),
         "machine": machine(info),
         "plan": asdict(plan),
         "targets": TARGETS,
@@ -618,8 +676,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None,
                         help="results file (default bench/results/waitingroom.json, or "
                              "waitingroom-quick.json with --quick)")
+    parser.add_argument("--http-only", action="store_true",
+                        help="only the wrk ratios (hello, poll, join, raw Redis); prints them "
+                             "and writes no results file unless --json is given")
+    parser.add_argument("--rounds", type=int, default=None, help="alternated wrk rounds")
     args = parser.parse_args(argv)
-    result = run(args.quick, args.json)
+    if args.http_only:
+        out = args.json or Path(tempfile.gettempdir()) / "waitingroom-http.json"
+        result = run(args.quick, out, http_only=True, rounds=args.rounds)
+        http = result["results"]["http"]
+        print(json.dumps({k: http[k] for k in (
+            "median_rps", "poll_vs_hello_rounds", "join_vs_hello_rounds", "poll_vs_hello",
+            "join_vs_hello", "join_vs_redis", "cpu_us_per_request", "poll_vs_hello_cpu",
+            "join_vs_hello_cpu")}, indent=1))
+        for problem in result["problems"]:
+            print(f"CORRECTNESS FAILURE: {problem}", file=sys.stderr)
+        return 1 if result["problems"] else 0
+    result = run(args.quick, args.json, rounds=args.rounds)
     print(table(result))
     print(f"command: {result['command']}  ({result['elapsed_s']:.0f} s)")
     for problem in result["problems"]:

@@ -21,6 +21,8 @@ class WrkResult:
     p99_ms: float
     errors_non_2xx: int
     errors_socket: int
+    # Set by callers that measure the server's CPU time over the run.
+    cpu_us_per_request: float | None = None
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
