@@ -35,6 +35,8 @@ NOSHOW_WINDOW_S = 120.0
 LAG_WINDOW_TICKS = 10
 # The timer re-reads the set of rooms this often.
 ROOMS_REFRESH_S = 2.0
+# admit.lua's answer when the room does not exist (-1: another tick ran within the interval).
+NO_ROOM = -2
 
 
 def stopping() -> bool:
@@ -89,6 +91,12 @@ class Admitter:
                 MIN_RATE_SPAN_S, NOSHOW_WINDOW_S,
             ],
         )
+        if admitted == NO_ROOM:
+            # Room names come from URLs: forget unknown ones so they cannot grow these maps.
+            self._last_try.pop(room, None)
+            self._last_tick.pop(room, None)
+            self._seen_here.discard(room)
+            return None
         if admitted < 0:
             return None
         now = time.monotonic()

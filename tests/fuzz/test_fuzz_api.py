@@ -71,8 +71,8 @@ def _redis_state(client: redis.Redis, room: str | None) -> Any:
 
     if not room:
         return None
-    # The admission tick lock (SET NX PX) is taken by any look at a room, even a refused one,
-    # and expires within the debounce interval: it is not stored state.
+    # The admission tick lock (SET NX PX) is taken by any look at an existing room, even a
+    # refused request (ticks are time-driven), and expires within the debounce interval.
     lock = keys.RoomKeys(room).tick_lock.encode()
     found = sorted(k for k in client.scan_iter(match=f"*{{{room}}}*", count=1000) if k != lock)
     return ([(k, client.dump(k)) for k in found], client.sismember(keys.ROOMS, room))

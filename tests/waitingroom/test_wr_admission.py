@@ -174,3 +174,23 @@ async def test_paused_and_zero_knob_admit_nobody(
     admitted = await status(anon, base, room_name, answers[0]["ticket"])
     assert admitted["state"] == "admitted"
     assert "?token=" in admitted["redirect_url"]
+
+
+async def test_unknown_room_names_leave_no_trace(
+    client: TestClient, room_name: str, redis_client: Redis
+) -> None:
+    """Room names come from URLs: asking for rooms that do not exist must write nothing to
+    Redis and must not grow the admitter's per-room memory."""
+    from waitingroom.appkeys import ADMITTER_KEY
+
+    names = [f"{room_name}-nx{i}" for i in range(20)]
+    for name in names:
+        resp = await client.get(f"/api/rooms/{name}/status")
+        assert resp.status == 404, await resp.text()
+        resp = await client.post(f"/api/rooms/{name}/join")
+        assert resp.status == 404, await resp.text()
+    for name in names:
+        assert await redis_client.exists(RoomKeys(name).tick_lock) == 0
+    admitter = client.server.app[ADMITTER_KEY]
+    remembered = set(admitter._last_try) | set(admitter._last_tick) | admitter._seen_here
+    assert remembered.isdisjoint(names)

@@ -11,14 +11,15 @@
 -- Returns {admitted, lapsed, serving}; admitted = -1 when another tick ran within the
 -- debounce interval, -2 when the room does not exist.
 
-local debounce = tonumber(ARGV[1])
-if debounce > 0 and not redis.call('SET', KEYS[1], '1', 'NX', 'PX', debounce) then
-  return {-1, 0, 0}
-end
 local c = redis.call('HMGET', KEYS[2], 'state', 'admit_per_minute', 'max_active',
                      'session_ttl', 'opens_at', 'mode')
 if not c[1] then
+  -- Checked before the lock: a request naming an unknown room writes nothing.
   return {-2, 0, 0}
+end
+local debounce = tonumber(ARGV[1])
+if debounce > 0 and not redis.call('SET', KEYS[1], '1', 'NX', 'PX', debounce) then
+  return {-1, 0, 0}
 end
 local now = now_s()
 
