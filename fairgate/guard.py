@@ -41,6 +41,8 @@ ROUTE_LIMITS: dict[str, dict[str, tuple[str, float]]] = {
         "join": ("WR_JOIN_PER_MIN", 60.0),
         "queue_page": ("WR_JOIN_PER_MIN", 60.0),
         "status": ("WR_STATUS_PER_MIN", 600.0),
+        # Sign-in attempts to the dashboard: guessing the admin token costs time.
+        "admin_login": ("WR_LOGIN_PER_MIN", 10.0),
     },
     "ticketing": {
         "api_hold": ("TK_HOLD_PER_MIN", 120.0),

@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from fairgate.tokens import TokenError, new_visitor_id
+from fairgate.tokens import new_visitor_id
 from fairgate.web import SIGNER_KEY
 
 from .appkeys import QUEUE_KEY
-from .queue import MAX_POLL_MS, PRE_SUFFIX, redirect_url
+from .queue import MAX_POLL_MS, redirect_url
 
 FAIL_OPEN = "fail_open"
 
@@ -31,19 +31,22 @@ def pass_through(app: web.Application, room: str, raw_ticket: str | None) -> dic
     if snap is None:
         return None
     config = snap.config
-    if config.on_redis_failure != FAIL_OPEN or config.state == "closed" or not config.target_url:
+    now = time.time()
+    if config.on_redis_failure != FAIL_OPEN or not config.target_url:
+        return None
+    # Failing open lets people in as the room would have; it never opens a room that admits
+    # nobody now (closed, paused, knob at zero, sold out, or before opens_at).
+    admitting = (config.state == "open" and config.admit_per_minute > 0
+                 and config.mode != "reject"
+                 and (config.opens_at is None or config.opens_at <= now))
+    if not admitting:
         return None
     signer = app[SIGNER_KEY]
     visitor, number = new_visitor_id(), None
-    if raw_ticket:
-        try:
-            ticket = signer.load_ticket(raw_ticket)
-        except TokenError:
-            ticket = None
-        if ticket is not None and ticket.room in (room, room + PRE_SUFFIX):
-            visitor = ticket.visitor
-            number = None if ticket.room != room else ticket.number
-    now = time.time()
+    held = app[QUEUE_KEY].read_ticket(room, raw_ticket, snap)
+    if held is not None:
+        visitor = held.visitor
+        number = None if held.pre else held.number
     # The token's number is informative only (the ticketing app keys on the token id); a
     # newcomer has none, so the last number known to be issued stands in.
     token = signer.admission(room, visitor, number or max(1, snap.issued), now + config.session_ttl)

@@ -23,7 +23,8 @@ from fairgate.web import SETTINGS_KEY, ApiError, render
 
 from . import keys
 from .appkeys import QUEUE_KEY
-from .errors import RedisUnavailable
+from .errors import RedisUnavailable, TurnPassed
+from .queue import Visit
 from .storage import REDIS_DOWN
 
 ALGORITHM = "sha256-leading-zero-bits"
@@ -111,15 +112,27 @@ def for_keys(secret_keys: tuple[str, ...]) -> ProofOfWork:
     return ProofOfWork(secret_keys)
 
 
-async def gate(app: web.Application, room: str, raw_ticket: str | None, proof: Any) -> None:
-    """Let a join through when the room asks no work, the visitor already holds a ticket, or
-    ``proof`` solves an unspent challenge; else raise :class:`PowRequired`."""
+async def join(app: web.Application, room: str, raw_ticket: str | None, proof: Any) -> Visit:
+    """Join, paying the room's work where a new number is at stake.
+
+    A visitor whose ticket still holds a place comes back without work; a fresh number costs
+    a solved, unspent challenge, also when it is asked for with a finished ticket (otherwise
+    one solve, then leave and re-join, would buy any number of tickets). Raises
+    :class:`PowRequired` with a new challenge when work is due.
+    """
     queue = app[QUEUE_KEY]
     snap = await queue.snapshots.get(room)
     difficulty = snap.config.pow_difficulty
-    if difficulty <= 0 or queue.read_ticket(room, raw_ticket, snap) is not None:
-        return
-    await for_keys(app[SETTINGS_KEY].secret_keys).check(queue.redis, room, difficulty, proof)
+    if difficulty <= 0:
+        return await queue.join(room, raw_ticket)
+    work = for_keys(app[SETTINGS_KEY].secret_keys)
+    if proof or queue.read_ticket(room, raw_ticket, snap) is None:
+        await work.check(queue.redis, room, difficulty, proof)
+        return await queue.join(room, raw_ticket)
+    try:
+        return await queue.join(room, raw_ticket, allow_fresh=False)
+    except TurnPassed:
+        raise work.required(room, difficulty) from None
 
 
 PAGE_STRINGS = Catalog({

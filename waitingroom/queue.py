@@ -213,10 +213,11 @@ class Queue:
             return None
         return HeldTicket(visitor, number, t_room != room, raw, issued_at)
 
-    async def join(self, room: str, raw: str | None) -> Visit:
+    async def join(self, room: str, raw: str | None, *, allow_fresh: bool = True) -> Visit:
+        """The visitor's place, or a new one when ``allow_fresh`` and the ticket is spent."""
         snap = await self.snapshots.get(room)
         held = self.read_ticket(room, raw, snap)
-        return await self._claim(room, snap, held, allow_fresh=True)
+        return await self._claim(room, snap, held, allow_fresh=allow_fresh)
 
     async def status(self, room: str, raw: str | None) -> Visit:
         snap = await self.snapshots.get(room)

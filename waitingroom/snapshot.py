@@ -142,6 +142,10 @@ class Snapshots:
                 # Redis lost its data: put the room back as this process last saw it.
                 await self._restore(prev)
                 snap = await self._fetch(room, None)
+            elif prev is not None and snap.config.created_at != prev.config.created_at:
+                # The room was deleted and created again (maybe through another process): the
+                # numbers seen in the old sale must not become the new sale's floor.
+                self._highest.pop(room, None)
             return snap
         except REDIS_DOWN as exc:
             raise RedisUnavailable() from exc

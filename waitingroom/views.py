@@ -62,8 +62,7 @@ async def join(request: web.Request) -> web.Response:
     body = await read_json(request)  # a broken or huge body is refused
     raw = _ticket(request, room)
     try:
-        await pow.gate(request.app, room, raw, body.get("pow"))
-        visit = await request.app[QUEUE_KEY].join(room, raw)
+        visit = await pow.join(request.app, room, raw, body.get("pow"))
     except RedisUnavailable:
         return _fail_open(request, room, raw)
     response = _json(visit.answer(*JOIN_FIELDS))
@@ -117,8 +116,7 @@ async def queue_page(request: web.Request) -> web.Response:
         return _problem_page(request, "", "bad_room", exc.status)
     try:
         raw = _ticket(request, room)
-        await pow.gate(request.app, room, raw, None)
-        visit = await request.app[QUEUE_KEY].join(room, raw)
+        visit = await pow.join(request.app, room, raw, None)
     except pow.PowRequired as exc:
         return pow.page(request, room, exc)
     except RoomNotFound as exc:

@@ -94,6 +94,15 @@ async def test_status_and_hold_limits_and_loopback_default(
         codes.append(resp.status)
     assert codes == [200, 200, 200, 429, 429]
 
+    # Guessing the admin token at the dashboard's sign-in is limited too.
+    guarded = await start_wr(WR_LIMIT_EXEMPT="", WR_LOGIN_PER_MIN="2")
+    codes = []
+    for _ in range(3):
+        resp = await guarded.post("/admin/login", data={"token": "wrong"},
+                                  allow_redirects=False)
+        codes.append(resp.status)
+    assert codes[:2] != [429, 429] and codes[2] == 429, codes
+
     # Default settings: loopback (local load tests, a proxy on this machine) is never limited.
     default = await start_wr()
     for _ in range(70):

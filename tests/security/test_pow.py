@@ -82,6 +82,19 @@ async def test_every_new_ticket_costs_a_fresh_solution(
     resp = await client.post(url, headers={"X-Queue-Ticket": first["ticket"]})
     assert resp.status == 200 and (await resp.json())["number"] == first["number"]
     assert await _issued(redis_client, room_name) == 1
+    # A finished ticket is not a free pass to a new number: leave, then re-join with it.
+    resp = await client.post(f"/api/rooms/{room_name}/leave",
+                             headers={"X-Queue-Ticket": first["ticket"]})
+    assert resp.status in (200, 204), await resp.text()
+    resp = await client.post(url, headers={"X-Queue-Ticket": first["ticket"]})
+    body = await resp.json()
+    assert (resp.status, body["error"]) == (428, "pow_required"), body
+    assert await _issued(redis_client, room_name) == 1
+    again = body["pow"]
+    proof = {"challenge": again["challenge"], "solution": pow_mod.solve(again["challenge"], 8)}
+    resp = await client.post(url, json={"pow": proof},
+                             headers={"X-Queue-Ticket": first["ticket"]})
+    assert resp.status == 200 and (await resp.json())["number"] == 2
 
 
 @pytest.mark.browser

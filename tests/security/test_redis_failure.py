@@ -30,11 +30,19 @@ async def test_fail_open_and_fail_closed_with_redis_stopped(
     try:
         client = await start_wr(redis_url=redis.url)
         opened, closed = room_name + "-open", room_name + "-closed"
+        # Fails open, but admits nobody now: failing open must not let anyone in either.
+        paused = room_name + "-paused"
         await make_room(client, opened, admin_headers, admit_per_minute=0,
                         on_redis_failure="fail_open")
         await make_room(client, closed, admin_headers, admit_per_minute=0)
+        await make_room(client, paused, admin_headers, admit_per_minute=0,
+                        on_redis_failure="fail_open")
+        # Someone ahead in the open room takes its first admission, so the visitor under test
+        # is still waiting when Redis goes away.
+        await client.post(f"/api/rooms/{opened}/join", cookies={})
+        client.session.cookie_jar.clear()
         tickets = {}
-        for room in (opened, closed):
+        for room in (opened, closed, paused):
             resp = await client.post(f"/api/rooms/{room}/join", cookies={})
             tickets[room] = (await resp.json())["ticket"]
             client.session.cookie_jar.clear()
@@ -42,6 +50,16 @@ async def test_fail_open_and_fail_closed_with_redis_stopped(
             resp = await client.get(f"/api/rooms/{room}/status",
                                     headers={"X-Queue-Ticket": tickets[room]})
             assert (await resp.json())["state"] == "paused"
+        resp = await client.patch(f"/admin/api/rooms/{opened}", json={"admit_per_minute": 1},
+                                  headers=admin_headers)
+        assert resp.status == 200
+        for _ in range(100):  # until this process's snapshot holds the new knob
+            resp = await client.get(f"/api/rooms/{opened}/status",
+                                    headers={"X-Queue-Ticket": tickets[opened]})
+            if (await resp.json())["state"] == "waiting":
+                break
+            await asyncio.sleep(0.1)
+        assert (await resp.json())["state"] == "waiting"
 
         redis.kill()
 
@@ -79,6 +97,11 @@ async def test_fail_open_and_fail_closed_with_redis_stopped(
         resp = await client.get(f"/r/{opened}", allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"].startswith(TARGET_URL)
         resp = await client.get(f"/r/{closed}", allow_redirects=False)
+        assert resp.status == 503
+        resp = await _until_redis_is_missed(client, f"/api/rooms/{paused}/status",
+                                            {"X-Queue-Ticket": tickets[paused]})
+        assert resp.status == 503 and "redirect_url" not in await resp.json()
+        resp = await client.get(f"/r/{paused}", allow_redirects=False)
         assert resp.status == 503
     finally:
         redis.stop()

@@ -8,7 +8,7 @@ import re
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
-from wr_support import base_url, join, make_room
+from wr_support import StartApp, base_url, join, make_room
 
 from waitingroom.keys import RoomKeys
 
@@ -100,3 +100,23 @@ async def test_leave_frees_the_place_and_a_stale_ticket_does_not_bring_it_back(
         assert resp.status == 200
     await asyncio.sleep(0.5)  # > WR_HEARTBEAT_MS
     assert await redis_client.zcard(k.queue) == 1
+
+
+async def test_a_room_created_again_starts_from_one_in_every_process(
+    start_app: StartApp, anon: ClientSession, room_name: str, admin_headers: dict[str, str]
+) -> None:
+    """Numbers a process saw in a deleted room must not carry over into the new sale, even
+    when another process served the delete and the new create."""
+    first, second = await start_app(), await start_app()
+    await make_room(first, room_name, admin_headers, admit_per_minute=0)
+    for _ in range(5):
+        visit = await join(anon, base_url(second), room_name)
+        anon.cookie_jar.clear()
+    assert visit["number"] == 5
+    resp = await first.delete(f"/admin/api/rooms/{room_name}", headers=admin_headers)
+    assert resp.status in (200, 204), await resp.text()
+    await make_room(first, room_name, admin_headers, admit_per_minute=0)
+    # Past the snapshot interval, so the second process reads the new room.
+    await asyncio.sleep(0.6)
+    visit = await join(anon, base_url(second), room_name)
+    assert visit["number"] == 1, visit
