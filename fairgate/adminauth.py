@@ -22,9 +22,10 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData
 
 from .config import Settings
+from .tokens import TokenSerializer
 
 COOKIE = "fg_admin"
 CSRF_HEADER = "X-CSRF-Token"
@@ -56,8 +57,8 @@ def _fingerprint(token: str) -> str:
     return hashlib.sha256(b"fairgate.admin-session:" + token.encode()).hexdigest()[:32]
 
 
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(list(reversed(settings.secret_keys)),
+def _serializer(settings: Settings) -> TokenSerializer:
+    return TokenSerializer(list(reversed(settings.secret_keys)),
                                   salt="fairgate.admin-session")
 
 

@@ -189,8 +189,10 @@ def _too_many(retry_after: float) -> web.Response:
     )
 
 
-@web.middleware
-async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def refusal(request: web.Request) -> web.Response | None:
+    """The answer for a request the guard stops (403 cross-site write, 429 over the client's
+    limit), or None to let it through. Called by the apps' edge middleware rather than being a
+    middleware of its own: one coroutine layer less on every status poll."""
     guard = request.app[GUARD_KEY]
     if request.method not in SAFE_METHODS and _cookie_authenticated(request):
         if not same_origin(request, guard.origins):
@@ -203,9 +205,9 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
                 wait = bucket.take(client)
                 if wait:
                     return _too_many(wait)
-    return await handler(request)
+    return None
 
 
 def setup_guard(app: web.Application, name: str, settings: Settings) -> None:
-    """Read the app's guard settings; the middleware itself is listed in ``base_app``."""
+    """Read the app's guard settings; ``fairgate.web.edge_middleware`` calls :func:`refusal`."""
     app[GUARD_KEY] = GuardConfig.for_app(name, settings)

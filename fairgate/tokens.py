@@ -7,13 +7,16 @@ can be rotated in without logging anyone out. Every ``loads`` enforces ``max_age
 
 from __future__ import annotations
 
-import secrets
+import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+import orjson
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 TICKET = "ticket"
 ADMISSION = "admission"
@@ -36,9 +39,39 @@ class TokenExpired(TokenError):
     """The token was genuine but is older than its ``max_age``."""
 
 
+class _RandomIds:
+    """128-bit ids from the operating system's CSPRNG, read 4 KiB at a time: one system call
+    per 256 joins instead of one per join (it was 5% of a join's CPU). The bytes are the ones
+    ``secrets.token_hex`` would have read; each is handed out once."""
+
+    ID_BYTES = 16
+    CHUNK = ID_BYTES * 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def next_hex(self) -> str:
+        with self._lock:
+            if self._at >= len(self._pool):
+                self._pool, self._at = os.urandom(self.CHUNK), 0
+            at = self._at
+            self._at = at + self.ID_BYTES
+            return self._pool[at:at + self.ID_BYTES].hex()
+
+
+_random_ids = _RandomIds()
+# A forked worker must not hand out the ids its parent has left in the buffer.
+os.register_at_fork(after_in_child=_random_ids.reset)
+
+
 def new_visitor_id() -> str:
     """128 random bits, hex."""
-    return secrets.token_hex(16)
+    return _random_ids.next_hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +102,53 @@ class Session:
     expires_at: float
 
 
+class _Json:
+    """orjson with the text interface itsdangerous expects (its own is the stdlib's)."""
+
+    @staticmethod
+    def dumps(obj: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text: str | bytes) -> Any:
+        return orjson.loads(text)
+
+
+class _KeyedSigner(TimestampSigner):
+    """Derives each key once; itsdangerous derives it again (a hash) for every token."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[bytes | None, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        cache_key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        key = self._derived.get(cache_key)
+        if key is None:
+            key = self._derived[cache_key] = super().derive_key(secret_key)
+        return key
+
+
+class TokenSerializer(URLSafeTimedSerializer):
+    """The same token format, cheaper to make: one signer per serializer instead of one per
+    token, and no zlib attempt (payloads of a few dozen bytes do not shrink). Tokens that an
+    earlier version compressed still load: the reader tells them by their leading dot."""
+
+    default_signer = _KeyedSigner
+    default_serializer = _Json
+
+    def make_signer(self, salt: str | bytes | None = None) -> TimestampSigner:
+        if salt is not None and salt != self.salt:
+            return super().make_signer(salt)
+        signer = self.__dict__.get("_signer")
+        if signer is None:
+            signer = self._signer = super().make_signer(salt)
+        return signer
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(orjson.dumps(obj))
+
+
 class Signer:
     """Signs and verifies the three kinds of token with a rotating key list."""
 
@@ -78,7 +158,7 @@ class Signer:
         # itsdangerous wants keys oldest to newest and signs with the last one.
         keys = list(reversed(secret_keys))
         self._serializers = {
-            purpose: URLSafeTimedSerializer(keys, salt=f"fairgate.{purpose}")
+            purpose: TokenSerializer(keys, salt=f"fairgate.{purpose}")
             for purpose in PURPOSES
         }
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
+import os
 import socket
 import subprocess
 import sys
@@ -10,11 +14,13 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from itsdangerous import URLSafeTimedSerializer
 
 from fairgate.config import ConfigError, Settings
 from fairgate.embedded import EmbeddedRedis, EmbeddedServerError, ensure_backends
 from fairgate.i18n import Catalog, pick_language
-from fairgate.tokens import Signer, TokenError, TokenExpired
+from fairgate.logs import BatchedLines
+from fairgate.tokens import Signer, TokenError, TokenExpired, new_visitor_id
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-0123456789abcdef"
@@ -119,6 +125,63 @@ def test_key_rotation_keeps_old_tokens_valid_and_signs_with_newest() -> None:
     retired = Signer([KEY_B])
     with pytest.raises(TokenError):
         retired.load_ticket(old_token)
+
+
+def test_tokens_keep_the_itsdangerous_format() -> None:
+    """Tokens of plain itsdangerous (which compresses longer payloads) load, and ours load there:
+    the cheaper serializer changes no token in flight across an upgrade."""
+    signer = Signer([KEY_A])
+    plain = URLSafeTimedSerializer([KEY_A], salt="fairgate.ticket")
+    long_visitor = "ab" * 100  # long and repetitive: plain itsdangerous sends it compressed
+    compressed = plain.dumps(["demo", long_visitor, 5, time.time()])
+    assert compressed.startswith(".")
+    assert signer.load_ticket(compressed).visitor == long_visitor
+    ours = signer.ticket("demo", "v" * 32, 6)
+    assert plain.loads(ours)[:3] == ["demo", "v" * 32, 6]
+
+
+def test_visitor_ids_are_unique_and_not_shared_with_a_forked_child() -> None:
+    ids = [new_visitor_id() for _ in range(20_000)]  # crosses many 256-id buffers
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    new_visitor_id()  # the buffer now holds ids the parent has not handed out yet
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_end, new_visitor_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    from_child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.close(write_end)
+    assert from_child not in {new_visitor_id() for _ in range(300)}
+
+
+def test_event_lines_are_written_per_loop_turn() -> None:
+    stream = io.StringIO()
+    handler = BatchedLines(stream, max_lines=4)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    record = logging.makeLogRecord
+    handler.handle(record({"msg": "outside a loop"}))
+    assert stream.getvalue() == "outside a loop\n"  # no loop to wait for: at once
+
+    async def turn() -> tuple[str, str, str]:
+        for i in range(3):
+            handler.handle(record({"msg": f"a{i}"}))
+        during = stream.getvalue()
+        await asyncio.sleep(0)
+        after = stream.getvalue()
+        for i in range(5):
+            handler.handle(record({"msg": f"b{i}"}))
+        full = stream.getvalue()  # the fourth pending line wrote the batch
+        await asyncio.sleep(0)
+        return during, after, full
+
+    during, after, full = asyncio.run(turn())
+    assert during == "outside a loop\n"
+    assert after == "outside a loop\na0\na1\na2\n"
+    assert full == after + "b0\nb1\nb2\nb3\n"
+    assert stream.getvalue() == full + "b4\n"
 
 
 def test_max_age_and_session_expiry() -> None:

@@ -30,7 +30,7 @@ RATE_SPREAD = 0.10
 UNMEASURED_SPREAD = 0.20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per poll: a frozen dataclass's __init__ costs several times more
 class Estimate:
     """An expected wait in whole seconds and the range the actual wait should fall in."""
 

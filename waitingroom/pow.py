@@ -15,10 +15,11 @@ import secrets
 from typing import Any
 
 from aiohttp import web
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData
 
 from fairgate.i18n import Catalog
 from fairgate.redisconn import RedisClient
+from fairgate.tokens import TokenSerializer
 from fairgate.web import SETTINGS_KEY, ApiError, render
 
 from . import keys
@@ -67,7 +68,7 @@ class ProofOfWork:
     """Issues and checks challenges signed with the apps' secret keys."""
 
     def __init__(self, secret_keys: tuple[str, ...]) -> None:
-        self._serializer = URLSafeTimedSerializer(list(reversed(secret_keys)),
+        self._serializer = TokenSerializer(list(reversed(secret_keys)),
                                                   salt="fairgate.pow")
 
     def challenge(self, room: str, difficulty: int) -> dict[str, Any]:

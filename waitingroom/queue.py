@@ -8,10 +8,13 @@ batched heartbeat.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +53,9 @@ POLL_JITTER = 0.15
 CLOCK_MARGIN_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+# The records below are built on every poll: plain slotted classes, because a frozen
+# dataclass's ``__init__`` (one ``object.__setattr__`` per field) costs several times more.
+@dataclass(slots=True)
 class HeldTicket:
     visitor: str
     number: int  # arrival order for a pre-queue ticket
@@ -59,7 +64,7 @@ class HeldTicket:
     issued_at: float  # time.time() when the ticket was signed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Visit:
     """What a join or a poll tells the visitor."""
 
@@ -81,7 +86,7 @@ class Visit:
     mode: str = "fifo"  # the room's mode, for the page (not part of the JSON answers)
 
     def answer(self, *fields: str) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in fields}
+        data = dict(zip(fields, _getter(fields)(self), strict=True))
         if self.redirect_url is not None:
             data["redirect_url"] = self.redirect_url
         if self.opens_at is not None:
@@ -98,6 +103,11 @@ STATUS_FIELDS = (
     "room", "state", "number", "serving", "position", "ahead", "eta_s", "eta_range_s",
     "admit_per_minute", "poll_after_ms",
 )
+
+
+@functools.cache
+def _getter(fields: tuple[str, ...]) -> Callable[[Visit], tuple[Any, ...]]:
+    return operator.attrgetter(*fields)  # type: ignore[return-value]
 
 
 def place(number: int, serving: int) -> tuple[int, int]:
@@ -135,12 +145,15 @@ def _band(snap: RoomSnapshot) -> Rate | None:
     )
 
 
-def estimate(snap: RoomSnapshot, ahead: int, *, slack_s: float = 0.0) -> Estimate | None:
+def estimate(
+    snap: RoomSnapshot, ahead: int, *, slack_s: float = 0.0, band: Rate | None = None,
+) -> Estimate | None:
     """The wait (with its range) of a visitor ``ahead`` of whom others wait; None when paused.
 
-    In a ``random`` room the order is a lottery, so what counts is everyone waiting.
+    In a ``random`` room the order is a lottery, so what counts is everyone waiting. ``band``:
+    the snapshot's rate band when the caller already has it.
     """
-    band = _band(snap)
+    band = band or _band(snap)
     if band is None:
         return None
     if snap.config.mode == "random":
@@ -194,6 +207,7 @@ class Queue:
         # Labelled metric children per room: ``labels()`` costs a lock and a dict lookup per
         # call, too much for every poll.
         self._polls: dict[str, Any] = {}
+        self._derived: dict[str, tuple[RoomSnapshot, str, Rate | None]] = {}
         # An admission is made at a tick and seen at the next snapshot: an ETA's range allows
         # for both.
         self.slack_s = snapshots.admitter.debounce_s + snapshots.interval_s
@@ -246,6 +260,17 @@ class Queue:
             return await self._claim(room, snap, held, allow_fresh=False)
         self.heartbeats.note(room, held.visitor, held.number)
         return self._numbered_visit(room, snap, held.visitor, held.number, held.raw)
+
+    def _new_ticket(self, room: str, visitor: str, number: int) -> str:
+        """A signed ticket, remembered as verified: the visitor's first poll here skips the
+        signature check like every later one."""
+        # itsdangerous stamps whole seconds read after this, so the remembered ticket expires
+        # no later than the signature would.
+        signed_at = float(int(time.time()))
+        issued_at = time.time()
+        raw = self.signer.ticket(room, visitor, number, issued_at)
+        self.tickets.remember(raw, (room, visitor, number, issued_at), signed_at)
+        return raw
 
     @staticmethod
     def _issued_before(held: HeldTicket, snap: RoomSnapshot) -> bool:
@@ -307,7 +332,7 @@ class Queue:
             raise TurnPassed()
         if status == "pre":
             same = held is not None and held.pre and held.visitor == visitor
-            raw = held.raw if same and held else self.signer.ticket(
+            raw = held.raw if same and held else self._new_ticket(
                 room + PRE_SUFFIX, visitor, number
             )
             return self._pre_visit(room, snap, visitor, raw)
@@ -322,7 +347,7 @@ class Queue:
         if held is not None and not held.pre and held.visitor == visitor and held.number == number:
             raw = held.raw
         else:
-            raw = self.signer.ticket(room, visitor, number)
+            raw = self._new_ticket(room, visitor, number)
         if status in ("admitted", "entered"):
             expires_at = float(result[3])
             token = self.signer.admission(room, visitor, number, expires_at)
@@ -341,8 +366,13 @@ class Queue:
         position: int | None
         ahead: int | None
         position, ahead = place(number, snap.serving)
-        state = room_state(snap)
-        guess = estimate(snap, ahead, slack_s=self.slack_s) if state == "waiting" else None
+        derived = self._derived.get(room)
+        if derived is None or derived[0] is not snap:
+            # Once per snapshot, not per poll: what the room's state and rates imply.
+            derived = self._derived[room] = (snap, room_state(snap), _band(snap))
+        _, state, band = derived
+        guess = (estimate(snap, ahead, slack_s=self.slack_s, band=band)
+                 if state == "waiting" and band is not None else None)
         if snap.config.mode == "random":
             position = ahead = None  # a lottery has no place in line
         eta = guess.eta_s if guess else None

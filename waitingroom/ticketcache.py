@@ -2,8 +2,9 @@
 
 A waiting visitor polls with the same ticket string for the whole wait. Checking its signature
 (itsdangerous: key derivation, HMAC, base64, JSON) costs more than the rest of the status
-handler together, so the first successful check is remembered under the exact string. Nothing
-is given up: a string is remembered only after it verified, and a remembered ticket still
+handler together, so the first successful check is remembered under the exact string (and a
+ticket this process signs is remembered when it is made). Nothing is given up: a string is
+remembered only after it verified or was signed here, and a remembered ticket still
 expires at ``max_age`` counted from its signing time, as the signature check counts it. The
 caller keeps checking room and creation time on every poll.
 
@@ -65,6 +66,10 @@ class VerifiedTickets:
             self._young.pop(raw, None)
             raise TokenExpired("token expired")
         return entry[:4]
+
+    def remember(self, raw: str, ticket: Verified, signed_at: float) -> None:
+        """A ticket this process has just signed (so it is genuine), with its signing time."""
+        self._remember(raw, (*ticket, signed_at))
 
     def _remember(self, raw: str, entry: tuple[str, str, int, float, float]) -> None:
         if len(self._young) >= self._size:

@@ -59,6 +59,26 @@ def test_memory_is_bounded_and_regulars_stay() -> None:
     assert cache.misses == misses  # polled all along: still remembered
 
 
+async def test_a_ticket_signed_here_is_remembered_and_expires_like_a_verified_one(
+    client: TestClient, room_name: str, admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await make_room(client, room_name, admin_headers, admit_per_minute=0)
+    queue = client.app[QUEUE_KEY]
+    visit = await queue.join(room_name, None)
+    misses = queue.tickets.misses
+    polled = await queue.status(room_name, visit.ticket)
+    assert (polled.number, polled.visitor) == (visit.number, visit.visitor)
+    assert queue.tickets.misses == misses  # the first poll needed no signature check
+    # The remembered copy expires no later than the signature would.
+    import waitingroom.ticketcache as tc
+
+    signed_at = queue.signer.load_ticket_stamped(visit.ticket)[1]
+    monkeypatch.setattr(tc.time, "time", lambda: signed_at + queue.tickets._max_age + 0.5)
+    with pytest.raises(TokenExpired):
+        queue.tickets.load(visit.ticket)
+
+
 async def test_batched_joins_are_unique_contiguous_in_arrival_order(
     client: TestClient, room_name: str, admin_headers: dict[str, str], redis_client: Redis,
 ) -> None:
