@@ -145,32 +145,37 @@ async def migrate(conn: Connection) -> list[int]:
 
 
 async def run_write(
-    pool: asyncpg.Pool, tuning: Tuning, work: Callable[[Connection], Awaitable[T]]
+    pool: asyncpg.Pool, tuning: Tuning, work: Callable[[Connection], Awaitable[T]], *,
+    lock_key: int | None = None,
 ) -> T:
-    """Run ``work`` in one transaction with a short lock timeout.
+    """Run ``work`` in one transaction with a short lock timeout; ``lock_key``: an advisory
+    lock taken first, in the same round trip as BEGIN (queries.LOCK_BUYER).
 
     A deadlock cannot happen with the lock order the queries keep, but if PostgreSQL ever
     reports one the whole transaction is retried once, then answered 409: never a 500.
     """
     for attempt in (1, 2):
         try:
-            return await _transaction(pool, tuning, work)
+            return await _transaction(pool, tuning, work, lock_key)
         except DeadlockDetectedError:
             log.warning("deadlock detected (attempt %d)", attempt)
     raise Busy()
 
 
 async def _transaction(
-    pool: asyncpg.Pool, tuning: Tuning, work: Callable[[Connection], Awaitable[T]]
+    pool: asyncpg.Pool, tuning: Tuning, work: Callable[[Connection], Awaitable[T]],
+    lock_key: int | None = None,
 ) -> T:
+    begin = queries.BEGIN_WRITE.format(lock_timeout_ms=tuning.lock_timeout_ms)
+    if lock_key is not None:
+        begin += queries.LOCK_BUYER.format(key=lock_key)
     try:
         async with pool.acquire(timeout=tuning.acquire_timeout_s) as conn:
             # BEGIN and SET LOCAL lock_timeout go in one round trip, which asyncpg's
             # transaction() cannot do; so the transaction is ended here by hand: COMMIT after
             # ``work``, ROLLBACK on any exception or cancellation.
             try:
-                await conn.execute(
-                    queries.BEGIN_WRITE.format(lock_timeout_ms=tuning.lock_timeout_ms))
+                await conn.execute(begin)
                 result = await work(conn)
             except BaseException:
                 await _rollback(conn)

@@ -6,6 +6,7 @@ the queries module states, re-checks availability under those locks, then writes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -116,13 +117,12 @@ async def place_hold(
         raise SeatsUnavailable(seat_ids=list(peek["taken_ids"]))
 
     async def work(conn: Connection) -> Outcome:
-        # 1. The buyer's own lock: parallel requests of one visitor queue here, so the limit
-        #    check below sees every seat their earlier requests took. It must be a statement of
-        #    its own: the next one's snapshot has to start after this lock is granted.
-        started = time.perf_counter()
-        await conn.execute(queries.LOCK_BUYER, event_id, visitor)
+        # 1. The buyer's own lock was taken with BEGIN (``lock_key`` below): parallel requests
+        #    of one visitor queue there, so the limit check sees every seat their earlier
+        #    requests took.
         # 2. An earlier answer to this key, else the seat rows (ascending id, under
         #    lock_timeout) and the seats the visitor already owns: one statement.
+        started = time.perf_counter()
         found = await conn.fetchrow(queries.LOCK_SEATS_FOR_HOLD, event_id, visitor,
                                     idempotency_key, seat_ids)
         LOCK_WAIT.labels("hold").observe(time.perf_counter() - started)
@@ -151,7 +151,15 @@ async def place_hold(
                                       json.dumps(body), CHANNEL)
         return Outcome(201, {"hold_id": hold_id, **body})
 
-    return await run_write(pool, tuning, work)
+    return await run_write(pool, tuning, work, lock_key=buyer_lock_key(event_id, visitor))
+
+
+def buyer_lock_key(event_id: int, visitor: str) -> int:
+    """The advisory lock key of one visitor in one event: 64 bits of a keyed hash, so two
+    buyers share a lock only by a 1 in 2**64 chance (and then merely wait for each other)."""
+    digest = hashlib.blake2b(f"{event_id}/{visitor}".encode(), digest_size=8,
+                             person=b"fg.buyer").digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _first_answer(row: asyncpg.Record, fingerprint: str) -> Outcome | None:
@@ -242,7 +250,6 @@ async def release_all(
     """Release every active hold of a visitor who gives up; returns how many were released."""
 
     async def work(conn: Connection) -> int:
-        await conn.execute(queries.LOCK_BUYER, event_id, visitor)
         hold_ids = [r["id"] for r in await conn.fetch(queries.ACTIVE_HOLDS_OF_VISITOR,
                                                       event_id, visitor)]
         for hold_id in hold_ids:
@@ -251,7 +258,8 @@ async def release_all(
             await notify_seats(conn, event_id, changed)
         return len(hold_ids)
 
-    return await run_write(pool, tuning, work)
+    # Under the buyer lock: a hold of this visitor in flight finishes before, or waits.
+    return await run_write(pool, tuning, work, lock_key=buyer_lock_key(event_id, visitor))
 
 
 async def _own_hold(conn: Connection, hold_id: int, room: str, visitor: str) -> asyncpg.Record:

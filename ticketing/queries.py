@@ -1,7 +1,7 @@
 """Named SQL of the ticketing app, readable as SQL.
 
 Lock order, the same in every write path so no two transactions wait on each other in a circle:
-the buyer row, then the hold or booking row, then seat rows in ascending id order.
+the buyer lock, then the hold or booking row, then seat rows in ascending id order.
 
 Each round trip to PostgreSQL costs the app a context switch, so the hot paths (hold, confirm)
 do their reads under lock in one statement and their writes in another; the comments say which
@@ -96,11 +96,11 @@ RETURNING token_id
 # (and it works behind PgBouncer in transaction mode). Formatted with an int, never user input.
 BEGIN_WRITE = "BEGIN; SET LOCAL lock_timeout = '{lock_timeout_ms:d}ms'"
 
-# Row lock of one buyer in one event, created on first use (ON CONFLICT DO UPDATE locks it).
-LOCK_BUYER = """
-INSERT INTO buyers (event_id, visitor) VALUES ($1, $2)
-ON CONFLICT (event_id, visitor) DO UPDATE SET touched_at = now()
-"""
+# Appended to BEGIN_WRITE by a hold: the lock of one buyer in one event (a transaction-scoped
+# advisory lock on a 64-bit hash of both, holds.buyer_lock_key), taken before any seat lock and
+# under the same lock_timeout. It is a statement of its own, so the next statement's snapshot
+# starts after the lock was granted. Formatted with an int, never user input.
+LOCK_BUYER = "; SELECT pg_advisory_xact_lock({key:d})"
 
 # A look before the hold's transaction, without taking any lock: the first answer to this
 # Idempotency-Key, which requested ids name seats of which event, and which seats are taken (sold,

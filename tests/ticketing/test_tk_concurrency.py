@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from tk_helpers import Event, Tk
 
-from ticketing import queries
+from ticketing import holds, queries
 
 BUYERS = 300
 
@@ -131,6 +131,28 @@ async def test_one_visitor_in_parallel_cannot_pass_the_limit(tk: Tk) -> None:
         "SELECT count(*) FROM seats WHERE event_id = $1 AND visitor = $2",
         event.id, "same-visitor-" + event.room)
     assert owned == 3
+
+
+async def test_control_without_the_buyer_lock_one_visitor_passes_the_limit(
+    tk: Tk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above can fail: without the per-visitor advisory lock, parallel holds of one
+    visitor each count the seats owned before any of them committed."""
+    monkeypatch.setattr(holds, "buyer_lock_key", lambda event_id, visitor: None)
+    owned = 0
+    for attempt in range(3):
+        event = await tk.create_event(limit=3)
+        visitor = f"same-visitor-{attempt}-{event.room}"
+        headers = await tk.session(event.room, visitor)
+        await asyncio.gather(*(
+            tk.hold(event, headers, [seat], key=f"k{seat}") for seat in event.seat_ids
+        ))
+        owned = await tk.db.fetchval(
+            "SELECT count(*) FROM seats WHERE event_id = $1 AND visitor = $2",
+            event.id, visitor)
+        if owned > 3:
+            break
+    assert owned > 3, "without the buyer lock parallel holds should pass the limit"
 
 
 async def test_same_idempotency_key_makes_one_hold(tk: Tk) -> None:

@@ -109,7 +109,6 @@ class Tk:
                              "ORDER BY 1, 2",
             "idempotency": "SELECT key, status FROM idempotency_keys WHERE event_id = $1 "
                            "ORDER BY key",
-            "buyers": "SELECT visitor FROM buyers WHERE event_id = $1 ORDER BY visitor",
         }
         return {name: [tuple(r) for r in await self.db.fetch(sql, event.id)]
                 for name, sql in queries.items()}
