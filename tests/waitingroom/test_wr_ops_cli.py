@@ -56,6 +56,16 @@ async def test_rooms_set_show_list_and_exit_codes(
     code, out, _ = await cli(capsys, "--url", url, "audit", "--limit", "5")
     assert code == 0 and "room.update" in out and "admit_per_minute: 600 -> 60" in out
 
+    # Every room setting the API takes can be set from here.
+    code, _, err = await cli(capsys, "--url", url, "rooms", "set", room_name, "--mode", "standby",
+                             "--standby-max", "120", "--pow", "8",
+                             "--on-redis-failure", "fail_open")
+    assert code == 0, err
+    code, out, _ = await cli(capsys, "--url", url, "--json", "rooms", "show", room_name)
+    data = json.loads(out)
+    assert (data["mode"], data["standby_max_per_minute"], data["pow_difficulty"],
+            data["on_redis_failure"]) == ("standby", 120, 8, "fail_open")
+
     # 1: the API refused (bad value, names the field; unknown room; wrong token).
     code, _, err = await cli(capsys, "--url", url, "rooms", "set", room_name, "--max-active", "0")
     assert code == 1 and "max_active" in err

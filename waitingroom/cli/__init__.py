@@ -29,6 +29,7 @@ import os
 import sys
 from typing import Any
 
+from ..rooms import MODES, REDIS_FAILURE_POLICIES
 from . import commands
 from .client import EXIT_OK, EXIT_USAGE, CliFailure
 from .commands import ROOM_FIELDS
@@ -69,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("--target-url", dest="target_url", help="where admitted visitors go")
     change.add_argument("--opens-at", dest="opens_at",
                         help="sale start: unix seconds or ISO-8601 ('' clears it)")
+    change.add_argument("--mode", choices=MODES, help="how the room admits (docs/rooms.md)")
+    change.add_argument("--standby-max", type=int, dest="standby_max_per_minute",
+                        help="standby mode: new visitors per minute let straight through")
+    change.add_argument("--pow", type=int, dest="pow_difficulty",
+                        help="proof-of-work bits asked at join (0 turns it off)")
+    change.add_argument("--on-redis-failure", choices=REDIS_FAILURE_POLICIES,
+                        dest="on_redis_failure", help="who gets in while Redis is unreachable")
     watch = actions.add_parser("watch", help="a live view of one room (Ctrl-C stops it)")
     watch.add_argument("room")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between frames")

@@ -15,7 +15,7 @@ from . import render
 from .client import Api, CannotConnect, session
 
 ROOM_FIELDS = ("admit_per_minute", "max_active", "session_ttl", "state", "target_url",
-               "opens_at")
+               "opens_at", "mode", "standby_max_per_minute", "pow_difficulty", "on_redis_failure")
 EVENT_FIELDS = ("name", "room", "per_visitor_limit", "hold_ttl_s", "currency",
                 "sale_starts_at", "sale_ends_at")
 # Terminal control: cursor home and clear screen, so a watch redraws in place.
