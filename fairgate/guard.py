@@ -1,8 +1,9 @@
 """Request guards both apps share: a same-origin check on cookie-authenticated writes (CSRF)
 and per-client token buckets on the routes a script would hammer (abuse).
 
-Both run as one middleware that does nothing on a safe method of an unlimited route, so the
-status poll pays a dict lookup and nothing else.
+Both run in one check, :func:`refusal`, which the apps' edge middleware calls before every
+handler; it does nothing on a safe method of an unlimited route, so the status poll pays a dict
+lookup and nothing else.
 
 CSRF: a cross-site page can make a browser send our cookies with a form POST or a ``fetch``,
 but it cannot set an ``Authorization: Bearer`` or ``X-Queue-Ticket`` header without a CORS

@@ -51,7 +51,11 @@ def known_env() -> frozenset[str]:
     names |= _env_names_in_calls(DEPLOY / "gunicorn.conf.py")
     for package in ("fairgate", *APP_PACKAGES):
         for source in (ROOT / package).rglob("*.py"):
-            names |= set(re.findall(r"[\"']((?:WR|TK)_[A-Z0-9_]+)[\"']", source.read_text()))
+            text = source.read_text()
+            names |= set(re.findall(r"[\"']((?:WR|TK)_[A-Z0-9_]+)[\"']", text))
+            # Names built from an app's prefix (fairgate/guard.py: prefix + "TRUSTED_PROXIES").
+            for suffix in re.findall(r"\bprefix \+ \"([A-Z0-9_]+)\"", text):
+                names |= {f"WR_{suffix}", f"TK_{suffix}"}
     return frozenset(names)
 
 
@@ -59,7 +63,8 @@ def test_known_env_is_what_settings_read() -> None:
     """The scan finds DESIGN section 9's variables (guards the scan itself)."""
     assert {"REDIS_URL", "DATABASE_URL", "DATA_DIR", "SECRET_KEYS", "ADMIN_TOKEN", "HOST",
             "WAITINGROOM_PORT", "TICKETING_PORT", "PG_STATEMENT_CACHE_SIZE",
-            "REDIS_POOL_SIZE", "WEB_CONCURRENCY"} <= known_env()
+            "REDIS_POOL_SIZE", "WEB_CONCURRENCY", "WR_TRUSTED_PROXIES",
+            "TK_LIMIT_EXEMPT"} <= known_env()
     assert "MADE_UP_SETTING" not in known_env()
 
 
