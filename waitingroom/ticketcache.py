@@ -18,6 +18,7 @@ and more every few seconds (bench.waitingroom, 100,000 visitors polling).
 
 from __future__ import annotations
 
+import sys
 import time
 
 from fairgate.tokens import TICKET_MAX_AGE_S, Signer, TokenExpired
@@ -25,10 +26,14 @@ from fairgate.tokens import TICKET_MAX_AGE_S, Signer, TokenExpired
 # (room, visitor, number, issued_at) of a verified ticket.
 Verified = tuple[str, str, int, float]
 
-# Entries per generation: two generations hold at most 2 x 50,000 tickets, about 50 MB at
-# ~500 bytes each (the ticket string, the parsed ticket and the dict slot). A process serving
-# more visitors than that re-verifies the ones it has not seen for the longest time.
-GENERATION_SIZE = 50_000
+# Entries per generation. Every waiting visitor polls about as often as every other, so a
+# generation must hold all of a process's pollers: with 100,000 visitors polling one process
+# and 50,000 per generation, 85% of repeat polls missed (a simulation of the rotation, and the
+# signature check was a fifth of the server's CPU in bench.waitingroom's 100,000-visitor run).
+# Two generations hold at most 200,000 tickets, about 100 MB at ~500 bytes each (the ticket
+# string, the parsed ticket and the dict slot); a process serving more waiting visitors than
+# 100,000 re-verifies many of their polls.
+GENERATION_SIZE = 100_000
 
 
 class VerifiedTickets:
@@ -56,7 +61,8 @@ class VerifiedTickets:
             if entry is None:
                 self.misses += 1
                 t, signed_at = self._signer.load_ticket_stamped(raw, self._max_age)
-                entry = (t.room, t.visitor, t.number, t.issued_at, signed_at)
+                # One room string for all its visitors' entries, not one per entry.
+                entry = (sys.intern(t.room), t.visitor, t.number, t.issued_at, signed_at)
             else:
                 self.hits += 1
             self._remember(raw, entry)
