@@ -11,11 +11,13 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from fairgate.config import Settings
 from fairgate.embedded import Backends, ensure_backends
@@ -80,6 +82,25 @@ async def redis_client(backends: Backends) -> AsyncIterator[aioredis.Redis]:
 def room_name() -> str:
     """A fresh room per test."""
     return f"t{secrets.token_hex(5)}"
+
+
+ServeApp = Callable[[web.Application], Awaitable[TestClient]]
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[ServeApp]:
+    """Serve apps on free loopback ports; every one is stopped after the test."""
+    clients: list[TestClient] = []
+
+    async def serve(app: web.Application) -> TestClient:
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield serve
+    for client in clients:
+        await client.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession, DummyCookieJar, TCPConnector
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from wr_support import ROOT, StartApp
 
@@ -29,22 +30,15 @@ def tuned(settings: Settings, **extra: str) -> Settings:
 
 
 @pytest.fixture
-async def start_app(backends: Backends, settings: Settings) -> AsyncIterator[StartApp]:
+async def start_app(backends: Backends, settings: Settings, serve_app: Any) -> StartApp:
     """Start waiting-room apps (each on its own free port); all are stopped after the test."""
     from waitingroom.app import create_app
 
-    clients: list[TestClient] = []
-
     async def start(redis_url: str | None = None, **extra: str) -> TestClient:
-        app = create_app(tuned(settings, **extra), redis_url or backends.redis_url or "")
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
+        return await serve_app(create_app(tuned(settings, **extra),
+                                          redis_url or backends.redis_url or ""))
 
-    yield start
-    for client in clients:
-        await client.close()
+    return start
 
 
 @pytest.fixture
