@@ -28,7 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.registry import Collector
 
-from . import adminauth, logs, proxies
+from . import adminauth, logs, proxies, tally
 from .config import Settings
 from .guard import refusal, setup_guard
 from .i18n import Catalog, pick_language
@@ -173,19 +173,19 @@ SECURITY_HEADERS = {
 }
 _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
 
-# Histogram children per (app, route, status class): ``labels()`` takes a lock and builds a
-# key on every call, which the status poll cannot afford per request.
-_LATENCY_CHILDREN: dict[tuple[str, str, str], Any] = {}
+# Latency tallies per (app, route, status class): ``labels()`` takes a lock and builds a key on
+# every call, and ``observe()`` two more locks, which the status poll cannot afford per request.
+_LATENCY_TALLIES: dict[tuple[str, str, str], tally.HistogramTally] = {}
 _STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
 
 def _observe(request: web.Request, status: int, started: float) -> None:
     key = (request.app[APP_NAME_KEY], request.match_info.route.name or "unmatched",
            _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx")
-    child = _LATENCY_CHILDREN.get(key)
-    if child is None:
-        child = _LATENCY_CHILDREN[key] = REQUEST_LATENCY.labels(*key)
-    child.observe(time.perf_counter() - started)
+    counted = _LATENCY_TALLIES.get(key)
+    if counted is None:
+        counted = _LATENCY_TALLIES[key] = tally.HistogramTally(REQUEST_LATENCY.labels(*key))
+    counted.observe(time.perf_counter() - started)
 
 
 @web.middleware
@@ -320,6 +320,7 @@ def _registry() -> CollectorRegistry:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    tally.flush_all()  # this process's hot-path counts; others flush every second
     resp = web.Response(body=generate_latest(_registry()))
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     resp.charset = "utf-8"
@@ -379,6 +380,7 @@ def base_app(name: str, settings: Settings, signer: Signer | None = None) -> web
     app[SIGNER_KEY] = signer or Signer(settings.secret_keys)
     app[JINJA_KEY] = make_jinja()
     app[READY_CHECKS_KEY] = []
+    app.cleanup_ctx.append(tally.flusher)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")

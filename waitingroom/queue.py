@@ -18,8 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from fairgate.logs import log_event
 from fairgate.redisconn import RedisClient
+from fairgate.tally import CounterTally
 from fairgate.tokens import Signer, TokenError, new_visitor_id
 
 from . import keys
@@ -171,6 +174,30 @@ def poll_after_ms(eta_s: float | None, rng: random.Random | None = None) -> int:
     return int(min(MAX_POLL_MS, max(MIN_POLL_MS, base)))
 
 
+class _Derived:
+    """What a room snapshot implies for every numbered visitor, worked out once per snapshot
+    rather than per poll: the room's state, its rate band, whether it is a lottery."""
+
+    __slots__ = ("band", "lottery", "snap", "state")
+
+    def __init__(self, snap: RoomSnapshot) -> None:
+        self.snap = snap
+        self.state = room_state(snap)
+        self.band = _band(snap)
+        self.lottery = snap.config.mode == "random"
+
+    def place(self, number: int, slack_s: float) -> tuple[int | None, int | None, Estimate | None]:
+        """Position, people ahead and the wait of ``number`` (no place in line in a lottery;
+        no wait unless the room is admitting)."""
+        snap = self.snap
+        position, ahead = place(number, snap.serving)
+        guess = (estimate(snap, ahead, slack_s=slack_s, band=self.band)
+                 if self.state == "waiting" and self.band is not None else None)
+        if self.lottery:
+            return None, None, guess
+        return position, ahead, guess
+
+
 def room_state(snap: RoomSnapshot) -> str:
     config = snap.config
     if config.state == "closed":
@@ -183,6 +210,18 @@ def room_state(snap: RoomSnapshot) -> str:
 def redirect_url(target_url: str, token: str) -> str:
     sep = "&" if "?" in target_url else "?"
     return f"{target_url}{sep}token={token}"
+
+
+# Poll counts per room, tallied (fairgate.tally): a prometheus_client increment costs a lock and
+# ``labels()`` a key per call, too much for every poll.
+_POLL_TALLIES: dict[str, CounterTally] = {}
+
+
+def _poll_tally(room: str) -> CounterTally:
+    polls = _POLL_TALLIES.get(room)
+    if polls is None:
+        polls = _POLL_TALLIES[room] = CounterTally(POLLS.labels(room))
+    return polls
 
 
 class Queue:
@@ -204,10 +243,7 @@ class Queue:
         self.tickets = VerifiedTickets(signer)
         # Joins (and the polls that must ask Redis) of one room share round trips.
         self.join_calls = ScriptBatcher(scripts.join)
-        # Labelled metric children per room: ``labels()`` costs a lock and a dict lookup per
-        # call, too much for every poll.
-        self._polls: dict[str, Any] = {}
-        self._derived: dict[str, tuple[RoomSnapshot, str, Rate | None]] = {}
+        self._derived: dict[str, _Derived] = {}
         # An admission is made at a tick and seen at the next snapshot: an ETA's range allows
         # for both.
         self.slack_s = snapshots.admitter.debounce_s + snapshots.interval_s
@@ -238,10 +274,7 @@ class Queue:
         held = self.read_ticket(room, raw, snap)
         if held is None:
             raise NoTicket()
-        polls = self._polls.get(room)
-        if polls is None:
-            polls = self._polls[room] = POLLS.labels(room)
-        polls.inc()
+        _poll_tally(room).n += 1
         if held.pre:
             opens_at = snap.config.opens_at
             if opens_at is not None and time.time() < opens_at:
@@ -359,25 +392,54 @@ class Queue:
             )
         return self._numbered_visit(room, snap, visitor, number, raw)
 
+    def waiting_answer(self, room: str, raw: str | None) -> bytes | None:
+        """The encoded status answer of a visitor still waiting for their number in a room
+        whose snapshot is fresh: the poll's hot path, the same answer :meth:`status` gives.
+
+        None when anything else is the case (no or bad ticket, a pre-queue ticket, a lottery,
+        a called number, a number the snapshot has not seen, a snapshot due for a refresh):
+        :meth:`status` then decides, errors included.
+        """
+        snap = self.snapshots.current(room)
+        if snap is None or not raw:
+            return None
+        try:
+            t_room, visitor, number, issued_at = self.tickets.load(raw)
+        except TokenError:
+            return None
+        if (t_room != room or issued_at < snap.config.created_at - 1
+                or not snap.serving < number <= snap.issued):
+            return None
+        derived = self._derive(room, snap)
+        if derived.lottery:
+            return None
+        _poll_tally(room).n += 1
+        self.heartbeats.note(room, visitor, number)
+        self.snapshots.note_number(room, number)
+        position, ahead, guess = derived.place(number, self.slack_s)
+        eta = guess.eta_s if guess else None
+        return orjson.dumps({
+            "room": room, "state": derived.state, "number": number, "serving": snap.serving,
+            "position": position, "ahead": ahead, "eta_s": eta,
+            "eta_range_s": guess.range_s if guess else None,
+            "admit_per_minute": snap.config.admit_per_minute, "poll_after_ms": poll_after_ms(eta),
+        })
+
+    def _derive(self, room: str, snap: RoomSnapshot) -> _Derived:
+        derived = self._derived.get(room)
+        if derived is None or derived.snap is not snap:
+            derived = self._derived[room] = _Derived(snap)
+        return derived
+
     def _numbered_visit(
         self, room: str, snap: RoomSnapshot, visitor: str, number: int, raw: str
     ) -> Visit:
         self.snapshots.note_number(room, number)
-        position: int | None
-        ahead: int | None
-        position, ahead = place(number, snap.serving)
-        derived = self._derived.get(room)
-        if derived is None or derived[0] is not snap:
-            # Once per snapshot, not per poll: what the room's state and rates imply.
-            derived = self._derived[room] = (snap, room_state(snap), _band(snap))
-        _, state, band = derived
-        guess = (estimate(snap, ahead, slack_s=self.slack_s, band=band)
-                 if state == "waiting" and band is not None else None)
-        if snap.config.mode == "random":
-            position = ahead = None  # a lottery has no place in line
+        derived = self._derive(room, snap)
+        position, ahead, guess = derived.place(number, self.slack_s)
         eta = guess.eta_s if guess else None
         return Visit(
-            room=room, visitor=visitor, ticket=raw, state=state, number=number,
+            room=room, visitor=visitor, ticket=raw, state=derived.state, number=number,
             serving=snap.serving, position=position, ahead=ahead, eta_s=eta,
             admit_per_minute=snap.config.admit_per_minute,
             poll_after_ms=poll_after_ms(eta),

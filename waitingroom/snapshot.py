@@ -85,6 +85,13 @@ class Snapshots:
         """Every room snapshot held now (metrics read them at scrape time)."""
         return list(self._cache.values())
 
+    def current(self, room: str) -> RoomSnapshot | None:
+        """The cached snapshot if it is at most one interval old (no refresh is started)."""
+        snap = self._cache.get(room)
+        if snap is not None and time.monotonic() - snap.fetched_at < self.interval_s:
+            return snap
+        return None
+
     async def get(self, room: str) -> RoomSnapshot:
         """A snapshot at most one interval old (or a briefly stale one while Redis is away)."""
         snap = self._cache.get(room)

@@ -7,10 +7,11 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from fairgate.i18n import pick_language
 from fairgate.tokens import TICKET_MAX_AGE_S
-from fairgate.web import ApiError, read_json, render
+from fairgate.web import SECURITY_HEADERS, ApiError, read_json, render
 
 from . import failopen, pow
 from .appkeys import QUEUE_KEY
@@ -70,11 +71,23 @@ async def join(request: web.Request) -> web.Response:
     return response
 
 
+# The waiting visitor's answer, with every header the edge would add already in place.
+_WAITING_HEADERS = CIMultiDict({"Content-Type": _JSON_TYPE, "Cache-Control": "no-store",
+                                **SECURITY_HEADERS})
+
+
 async def status(request: web.Request) -> web.Response:
-    room = _room(request)
+    queue = request.app[QUEUE_KEY]
+    # Nearly every poll: a visitor still waiting in a room this process knows (so the name
+    # in the URL is valid), answered from the snapshot without building a Visit.
+    room = request.match_info["room"]
     raw = _ticket(request, room)
+    body = queue.waiting_answer(room, raw)
+    if body is not None:
+        return web.Response(body=body, headers=_WAITING_HEADERS)
+    room = check_room_name(room)
     try:
-        visit = await request.app[QUEUE_KEY].status(room, raw)
+        visit = await queue.status(room, raw)
     except RedisUnavailable:
         return _fail_open(request, room, raw)
     body = visit.answer(*STATUS_FIELDS)

@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from aiohttp import ClientSession, DummyCookieJar, TCPConnector
 from deploy_helpers import ROOT, Process, spawn, wait_http_ok
 
+from fairgate import tally
 from fairgate.embedded import Backends, free_port
 from fairgate.supervisor import EARLY_EXIT_S
 from waitingroom.keys import RoomKeys
@@ -120,10 +121,13 @@ async def healthz_count(session: ClientSession, base: str) -> float:
 async def test_metrics_count_the_requests_of_every_worker(
     served: Served, fresh: ClientSession
 ) -> None:
+    await asyncio.sleep(tally.FLUSH_INTERVAL_S * 2)  # earlier health checks are counted
     before = await healthz_count(fresh, served.base)
     pids = await pids_answering(fresh, served.base, 60)
     assert len(set(pids)) > 1
-    # Scraped several times: whichever worker answers, it reports the sum over all of them.
+    # Each worker hands its counts over within a second (fairgate.tally); then, scraped several
+    # times, whichever worker answers reports the sum over all of them.
+    await asyncio.sleep(tally.FLUSH_INTERVAL_S * 2)
     counts = {await healthz_count(fresh, served.base) for _ in range(6)}
     assert counts == {before + 60}
 
@@ -241,8 +245,10 @@ async def test_gunicorn_workers_report_one_sum(
         while len(seen) < 2:
             assert time.monotonic() < deadline, seen
             seen.update(await pids_answering(fresh, base, 20))
+        await asyncio.sleep(tally.FLUSH_INTERVAL_S * 2)  # each worker flushes its counts
         before = await healthz_count(fresh, base)
         await pids_answering(fresh, base, 60)
+        await asyncio.sleep(tally.FLUSH_INTERVAL_S * 2)
         counts = {await healthz_count(fresh, base) for _ in range(6)}
         assert counts == {before + 60}
     finally:

@@ -4,7 +4,9 @@ forged, and batched joins still get unique, contiguous numbers in arrival order.
 from __future__ import annotations
 
 import asyncio
+import random
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
@@ -14,6 +16,7 @@ from fairgate.tokens import Signer, TokenError, TokenExpired
 from waitingroom.appkeys import QUEUE_KEY
 from waitingroom.batching import ScriptBatcher
 from waitingroom.keys import RoomKeys
+from waitingroom.queue import STATUS_FIELDS
 from waitingroom.ticketcache import VerifiedTickets
 
 KEY = "hotpath-test-key-0123456789abcdef"
@@ -130,3 +133,66 @@ async def test_a_failed_batch_fails_every_caller(redis_client: Redis) -> None:
         1, 2, 3, 4, 5
     ]
     await redis_client.delete(key)
+
+
+async def test_the_waiting_answer_is_the_status_answer(
+    client: TestClient, room_name: str, admin_headers: dict[str, str],
+) -> None:
+    """The poll's shortcut for a visitor still in line says exactly what the general path says,
+    and leaves every other case to it."""
+    await make_room(client, room_name, admin_headers, admit_per_minute=2, max_active=1000)
+    queue = client.app[QUEUE_KEY]
+    visits = [await queue.join(room_name, None) for _ in range(30)]
+    await queue.snapshots.fresh(room_name)  # one that has seen every number
+    compared = 0
+    for visit in visits:
+        for _ in range(20):
+            snap = await queue.snapshots.get(room_name)
+            random.seed(visit.number)  # the same jitter of poll_after_ms on both paths
+            fast = queue.waiting_answer(room_name, visit.ticket)
+            random.seed(visit.number)
+            general = (await queue.status(room_name, visit.ticket)).answer(*STATUS_FIELDS)
+            if queue.snapshots.current(room_name) is snap:
+                break  # both read the same snapshot
+        if fast is not None:
+            assert orjson.loads(fast) == general
+            compared += 1
+        else:
+            # Called already (only Redis knows more), or issued after the snapshot was read.
+            assert not snap.serving < visit.number <= snap.issued
+    assert compared >= 25
+
+    # Through HTTP: the same body, the same headers as any other answer.
+    resp = await client.get(f"/api/rooms/{room_name}/status",
+                            headers={"X-Queue-Ticket": visits[-1].ticket})
+    assert resp.status == 200
+    assert (await resp.json())["number"] == visits[-1].number
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+
+
+async def test_the_waiting_answer_leaves_other_cases_to_the_general_path(
+    client: TestClient, room_name: str, admin_headers: dict[str, str], redis_client: Redis,
+) -> None:
+    await make_room(client, room_name, admin_headers, admit_per_minute=0)
+    queue = client.app[QUEUE_KEY]
+    visit = await queue.join(room_name, None)
+    # Issued after the snapshot was read: the general path checks it against Redis.
+    assert queue.waiting_answer(room_name, visit.ticket) is None
+    await queue.snapshots.fresh(room_name)
+    assert queue.waiting_answer(room_name, visit.ticket) is not None
+    forged = Signer(("another-key-0123456789abcdef0123",)).ticket(room_name, visit.visitor, 1)
+    for raw in (None, "", "garbage", forged):
+        assert queue.waiting_answer(room_name, raw) is None
+    assert queue.waiting_answer("no-such-room", visit.ticket) is None
+    # A number already called: the general path asks Redis whether it was admitted.
+    await redis_client.set(RoomKeys(room_name).serving, visit.number)
+    await queue.snapshots.fresh(room_name)
+    assert queue.waiting_answer(room_name, visit.ticket) is None
+    # A lottery has no place in line to answer from.
+    await redis_client.set(RoomKeys(room_name).serving, 0)
+    await make_room(client, room_name, admin_headers, admit_per_minute=0, mode="random")
+    await queue.snapshots.fresh(room_name)
+    assert queue.waiting_answer(room_name, visit.ticket) is None
+    assert (await queue.status(room_name, visit.ticket)).number == visit.number
