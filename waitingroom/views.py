@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from fairgate.i18n import pick_language
@@ -49,12 +49,20 @@ def _ticket(request: web.Request, room: str) -> str | None:
     return request.headers.get(TICKET_HEADER) or request.cookies.get(cookie_name(room))
 
 
+# The ticket cookie's attributes, as set_cookie() writes them.
+_COOKIE_ATTRIBUTES = f"; HttpOnly; Max-Age={TICKET_MAX_AGE_S}; Path=/; SameSite=Lax"
+
+
 def _hand_over(request: web.Request, response: web.StreamResponse, visit: Visit) -> None:
     response.headers[TICKET_HEADER] = visit.ticket
     response.headers["Cache-Control"] = "no-store"
-    response.set_cookie(
-        cookie_name(visit.room), visit.ticket, max_age=TICKET_MAX_AGE_S, path="/",
-        httponly=True, samesite="Lax", secure=request.secure,
+    # The header set_cookie() would write, without its Morsel (about 9 µs of every join):
+    # nothing needs quoting, a ticket being URL-safe base64 and dots and a room name letters,
+    # digits and dashes.
+    response.headers.add(
+        hdrs.SET_COOKIE,
+        f"{cookie_name(visit.room)}={visit.ticket}{_COOKIE_ATTRIBUTES}"
+        + ("; Secure" if request.secure else ""),
     )
 
 
