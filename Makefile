@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench bench-quick chromium wrk proxies clean
+.PHONY: demo test lint bench bench-quick bench-instructions chromium wrk valgrind proxies clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ chromium:
 wrk:
 	$(call apt_install,wrk,wrk)
 
+valgrind:
+	$(call apt_install,valgrind,valgrind)
+
 # The multi-process tests put a real HAProxy and PgBouncer in front of the apps.
 proxies:
 	$(call apt_install,haproxy,haproxy)
@@ -55,6 +58,10 @@ bench: $(STAMP) wrk
 
 bench-quick: $(STAMP) wrk
 	$(PY) -m bench.run --quick
+
+# Instructions per request (valgrind): before/after figures the machine's noise cannot move.
+bench-instructions: $(STAMP) valgrind
+	$(PY) -m bench.instructions
 
 clean:
 	rm -rf $(VENV) .data *.egg-info

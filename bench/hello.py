@@ -14,16 +14,20 @@ async def hello(request: web.Request) -> web.Response:
     return web.json_response({"hello": "world"})
 
 
+def make_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/", hello)
+    app.router.add_get("/healthz", hello)
+    return app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     install_uvloop()
-    app = web.Application()
-    app.router.add_get("/", hello)
-    app.router.add_get("/healthz", hello)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(make_app(), host=args.host, port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":
