@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
-from multidict import CIMultiDict
 
 from fairgate.i18n import pick_language
 from fairgate.tokens import TICKET_MAX_AGE_S
@@ -80,8 +79,7 @@ async def join(request: web.Request) -> web.Response:
 
 
 # The waiting visitor's answer, with every header the edge would add already in place.
-_WAITING_HEADERS = CIMultiDict({"Content-Type": _JSON_TYPE, "Cache-Control": "no-store",
-                                **SECURITY_HEADERS})
+_WAITING_HEADERS = {"Content-Type": _JSON_TYPE, "Cache-Control": "no-store", **SECURITY_HEADERS}
 
 
 async def status(request: web.Request) -> web.Response:
