@@ -39,7 +39,7 @@ from .eta import Estimate, Rate, fifo_wait, lottery_wait, rate_band
 from .metrics import ADMISSIONS, JOINS, POLLS, RESTORES
 from .snapshot import Heartbeats, RoomSnapshot, Snapshots
 from .storage import REDIS_DOWN, Scripts
-from .ticketcache import VerifiedTickets
+from .ticketcache import Verified, VerifiedTickets
 
 # Visitors who arrive before ``opens_at`` hold a ticket for this pseudo-room: the suffix cannot
 # occur in a room name, so such a ticket never passes for a numbered one. Its number is the
@@ -250,18 +250,27 @@ class Queue:
 
     def read_ticket(self, room: str, raw: str | None, snap: RoomSnapshot) -> HeldTicket | None:
         """The visitor's ticket for this room; forged, expired or foreign ones count as none."""
+        fields = self._ticket_fields(room, raw, snap)
+        if fields is None:
+            return None
+        t_room, visitor, number, issued_at = fields
+        return HeldTicket(visitor, number, t_room != room, raw or "", issued_at)
+
+    def _ticket_fields(self, room: str, raw: str | None, snap: RoomSnapshot) -> Verified | None:
+        """A valid ticket's fields (its room is ``room`` or its pre-queue), or None."""
         if not raw:
             return None
         try:
-            t_room, visitor, number, issued_at = self.tickets.load(raw)
+            fields = self.tickets.load(raw)
         except TokenError:
             return None
+        t_room, issued_at = fields[0], fields[3]
         if t_room != room and t_room != room + PRE_SUFFIX:
             return None
         # A ticket from before the room was (re)created belongs to another sale.
         if issued_at < snap.config.created_at - 1:
             return None
-        return HeldTicket(visitor, number, t_room != room, raw, issued_at)
+        return fields
 
     async def join(self, room: str, raw: str | None, *, allow_fresh: bool = True) -> Visit:
         """The visitor's place, or a new one when ``allow_fresh`` and the ticket is spent."""
@@ -401,14 +410,11 @@ class Queue:
         :meth:`status` then decides, errors included.
         """
         snap = self.snapshots.current(room)
-        if snap is None or not raw:
+        fields = None if snap is None else self._ticket_fields(room, raw, snap)
+        if fields is None:
             return None
-        try:
-            t_room, visitor, number, issued_at = self.tickets.load(raw)
-        except TokenError:
-            return None
-        if (t_room != room or issued_at < snap.config.created_at - 1
-                or not snap.serving < number <= snap.issued):
+        t_room, visitor, number, _ = fields
+        if t_room != room or not snap.serving < number <= snap.issued:  # pre-queue; called
             return None
         derived = self._derive(room, snap)
         if derived.lottery:

@@ -85,17 +85,18 @@ class Snapshots:
         """Every room snapshot held now (metrics read them at scrape time)."""
         return list(self._cache.values())
 
+    def _fresh(self, snap: RoomSnapshot | None) -> bool:
+        return snap is not None and time.monotonic() - snap.fetched_at < self.interval_s
+
     def current(self, room: str) -> RoomSnapshot | None:
         """The cached snapshot if it is at most one interval old (no refresh is started)."""
         snap = self._cache.get(room)
-        if snap is not None and time.monotonic() - snap.fetched_at < self.interval_s:
-            return snap
-        return None
+        return snap if self._fresh(snap) else None
 
     async def get(self, room: str) -> RoomSnapshot:
         """A snapshot at most one interval old (or a briefly stale one while Redis is away)."""
         snap = self._cache.get(room)
-        if snap is not None and time.monotonic() - snap.fetched_at < self.interval_s:
+        if self._fresh(snap):
             return snap
         task = self._inflight.get(room)
         if task is None:
