@@ -77,15 +77,35 @@ def _whole(seconds: float) -> int:
     return math.floor(seconds + 0.5)
 
 
+class FifoWaits:
+    """:func:`fifo_wait` for one no-show ratio, rate band and slack: what depends on the room
+    alone is worked out once, and each visitor of a room snapshot costs a few multiplications.
+    """
+
+    __slots__ = ("_per_eta", "_per_high", "_per_low", "_present", "_slack_s", "_variance")
+
+    def __init__(self, noshow: float, rate: Rate, *, slack_s: float = 0.0) -> None:
+        q = min(max(noshow, 0.0), 0.95)
+        self._present = 1 - q  # the share of the people ahead who will cost an admission
+        self._variance = Z * Z * q * (1 - q)  # of the no-show count, per person ahead, Z² times
+        self._per_eta = 60 / rate.expected
+        self._per_low = 60 / rate.high
+        self._per_high = 60 / rate.low
+        self._slack_s = slack_s
+
+    def __call__(self, ahead: int) -> Estimate:
+        """The wait of a visitor with ``ahead`` people before them."""
+        needed = ahead * self._present + 1
+        spread = math.sqrt(ahead * self._variance)
+        eta = _whole(needed * self._per_eta)
+        low = math.floor(max(1.0, needed - spread) * self._per_low - self._slack_s)
+        high = math.ceil((needed + spread) * self._per_high + self._slack_s)
+        return Estimate(eta, max(0, min(low, eta)), max(high, eta))
+
+
 def fifo_wait(ahead: int, noshow: float, rate: Rate, *, slack_s: float = 0.0) -> Estimate:
     """Wait of a visitor with ``ahead`` people before them in a first-come room."""
-    q = min(max(noshow, 0.0), 0.95)
-    needed = ahead * (1 - q) + 1
-    spread = Z * math.sqrt(ahead * q * (1 - q))
-    eta = _whole(needed * 60 / rate.expected)
-    low = math.floor(max(1.0, needed - spread) * 60 / rate.high - slack_s)
-    high = math.ceil((needed + spread) * 60 / rate.low + slack_s)
-    return Estimate(eta, max(0, min(low, eta)), max(high, eta))
+    return FifoWaits(noshow, rate, slack_s=slack_s)(ahead)
 
 
 def lottery_wait(waiting: int, noshow: float, rate: Rate, *, slack_s: float = 0.0) -> Estimate:

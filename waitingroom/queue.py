@@ -35,7 +35,7 @@ from .errors import (
     RoomRejecting,
     TurnPassed,
 )
-from .eta import Estimate, Rate, fifo_wait, lottery_wait, rate_band
+from .eta import Estimate, FifoWaits, Rate, lottery_wait, rate_band
 from .metrics import ADMISSIONS, JOINS, POLLS, RESTORES
 from .snapshot import Heartbeats, RoomSnapshot, Snapshots
 from .storage import REDIS_DOWN, Scripts
@@ -148,54 +148,37 @@ def _band(snap: RoomSnapshot) -> Rate | None:
     )
 
 
-def estimate(
-    snap: RoomSnapshot, ahead: int, *, slack_s: float = 0.0, band: Rate | None = None,
-) -> Estimate | None:
-    """The wait (with its range) of a visitor ``ahead`` of whom others wait; None when paused.
-
-    In a ``random`` room the order is a lottery, so what counts is everyone waiting. ``band``:
-    the snapshot's rate band when the caller already has it.
-    """
-    band = band or _band(snap)
-    if band is None:
-        return None
-    if snap.config.mode == "random":
-        return lottery_wait(snap.queue_length, snap.noshow_ratio, band, slack_s=slack_s)
-    return fifo_wait(ahead, snap.noshow_ratio, band, slack_s=slack_s)
-
-
 def poll_after_ms(eta_s: float | None, rng: random.Random | None = None) -> int:
     """Often near the front, rarely far back: a quarter of the expected wait, jittered."""
-    if eta_s is None:
-        base = float(PAUSED_POLL_MS)
-    else:
-        base = eta_s * 1000 / 4
-    base *= (rng or random).uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+    base = PAUSED_POLL_MS if eta_s is None else eta_s * 250  # a quarter, in ms
+    # Uniform in 1 ± POLL_JITTER (what ``uniform`` computes, without its extra call).
+    base *= 1 - POLL_JITTER + 2 * POLL_JITTER * (rng or random).random()
     return int(min(MAX_POLL_MS, max(MIN_POLL_MS, base)))
 
 
 class _Derived:
     """What a room snapshot implies for every numbered visitor, worked out once per snapshot
-    rather than per poll: the room's state, its rate band, whether it is a lottery."""
+    rather than per poll: the room's state, whether it is a lottery, and how waits follow from
+    a place in line (or, in a lottery, the one wait everybody shares)."""
 
-    __slots__ = ("band", "lottery", "snap", "state")
+    __slots__ = ("draw", "fifo", "lottery", "snap", "state")
 
-    def __init__(self, snap: RoomSnapshot) -> None:
+    def __init__(self, snap: RoomSnapshot, slack_s: float) -> None:
         self.snap = snap
         self.state = room_state(snap)
-        self.band = _band(snap)
         self.lottery = snap.config.mode == "random"
+        band = _band(snap) if self.state == "waiting" else None  # no wait unless admitting
+        self.fifo = None if band is None or self.lottery else FifoWaits(
+            snap.noshow_ratio, band, slack_s=slack_s)
+        self.draw = None if band is None or not self.lottery else lottery_wait(
+            snap.queue_length, snap.noshow_ratio, band, slack_s=slack_s)
 
-    def place(self, number: int, slack_s: float) -> tuple[int | None, int | None, Estimate | None]:
-        """Position, people ahead and the wait of ``number`` (no place in line in a lottery;
-        no wait unless the room is admitting)."""
-        snap = self.snap
-        position, ahead = place(number, snap.serving)
-        guess = (estimate(snap, ahead, slack_s=slack_s, band=self.band)
-                 if self.state == "waiting" and self.band is not None else None)
+    def place(self, number: int) -> tuple[int | None, int | None, Estimate | None]:
+        """Position, people ahead and the wait of ``number`` (no place in line in a lottery)."""
         if self.lottery:
-            return None, None, guess
-        return position, ahead, guess
+            return None, None, self.draw
+        position, ahead = place(number, self.snap.serving)
+        return position, ahead, None if self.fifo is None else self.fifo(ahead)
 
 
 def room_state(snap: RoomSnapshot) -> str:
@@ -422,7 +405,7 @@ class Queue:
         _poll_tally(room).n += 1
         self.heartbeats.note(room, visitor, number)
         self.snapshots.note_number(room, number)
-        position, ahead, guess = derived.place(number, self.slack_s)
+        position, ahead, guess = derived.place(number)
         eta = guess.eta_s if guess else None
         return orjson.dumps({
             "room": room, "state": derived.state, "number": number, "serving": snap.serving,
@@ -434,7 +417,7 @@ class Queue:
     def _derive(self, room: str, snap: RoomSnapshot) -> _Derived:
         derived = self._derived.get(room)
         if derived is None or derived.snap is not snap:
-            derived = self._derived[room] = _Derived(snap)
+            derived = self._derived[room] = _Derived(snap, self.slack_s)
         return derived
 
     def _numbered_visit(
@@ -442,7 +425,7 @@ class Queue:
     ) -> Visit:
         self.snapshots.note_number(room, number)
         derived = self._derive(room, snap)
-        position, ahead, guess = derived.place(number, self.slack_s)
+        position, ahead, guess = derived.place(number)
         eta = guess.eta_s if guess else None
         return Visit(
             room=room, visitor=visitor, ticket=raw, state=derived.state, number=number,

@@ -8,8 +8,9 @@ from . import admin, dashboard, preview, views
 
 ROUTES = [
     web.get("/r/{room}", views.queue_page, name="queue_page"),
-    web.post("/api/rooms/{room}/join", views.join, name="join"),
+    # The status poll first: routes under one path prefix are tried in this order.
     web.get("/api/rooms/{room}/status", views.status, name="status"),
+    web.post("/api/rooms/{room}/join", views.join, name="join"),
     web.post("/api/rooms/{room}/leave", views.leave, name="leave"),
     web.get("/api/openapi.json", views.openapi, name="openapi"),
     web.get("/admin", dashboard.dashboard, name="admin_dashboard"),
