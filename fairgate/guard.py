@@ -1,9 +1,8 @@
 """Request guards both apps share: a same-origin check on cookie-authenticated writes (CSRF)
 and per-client token buckets on the routes a script would hammer (abuse).
 
-Both run in one check, :func:`refusal`, which the apps' edge middleware calls before every
-handler; it does nothing on a safe method of an unlimited route, so the status poll pays a dict
-lookup and nothing else.
+Both run in one check, :func:`refusal`, which the apps' edge (``fairgate.web.edge``) calls
+before every handler; it does nothing on a safe method of an unlimited route.
 
 CSRF: a cross-site page can make a browser send our cookies with a form POST or a ``fetch``,
 but it cannot set an ``Authorization: Bearer`` or ``X-Queue-Ticket`` header without a CORS
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -51,7 +50,6 @@ ROUTE_LIMITS: dict[str, dict[str, tuple[str, float]]] = {
         "enter": ("TK_SESSION_PER_MIN", 60.0),
     },
 }
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX = {"waitingroom": "WR_", "ticketing": "TK_"}
 # Addresses tracked per bucket table before idle (hence full) buckets are dropped.
 MAX_CLIENTS = 100_000
@@ -190,25 +188,24 @@ def _too_many(retry_after: float) -> web.Response:
     )
 
 
-def refusal(request: web.Request) -> web.Response | None:
+def refusal(request: web.Request, guard: GuardConfig,
+            bucket: TokenBucket | None) -> web.Response | None:
     """The answer for a request the guard stops (403 cross-site write, 429 over the client's
-    limit), or None to let it through. Called by the apps' edge middleware rather than being a
-    middleware of its own: one coroutine layer less on every status poll."""
-    guard = request.app[GUARD_KEY]
+    limit), or None to let it through. ``bucket``: the limit of the request's route, if any.
+    Called by the apps' edge (``fairgate.web.edge``) rather than being a layer of its own: one
+    coroutine call less on every status poll."""
     if request.method not in SAFE_METHODS and _cookie_authenticated(request):
         if not same_origin(request, guard.origins):
             return _forbidden()
-    if guard.limits:
-        bucket = guard.limits.get(request.match_info.route.name or "")
-        if bucket is not None:
-            client = client_address(request, guard.trusted_proxies)
-            if client not in guard.exempt:
-                wait = bucket.take(client)
-                if wait:
-                    return _too_many(wait)
+    if bucket is not None:
+        client = client_address(request, guard.trusted_proxies)
+        if client not in guard.exempt:
+            wait = bucket.take(client)
+            if wait:
+                return _too_many(wait)
     return None
 
 
 def setup_guard(app: web.Application, name: str, settings: Settings) -> None:
-    """Read the app's guard settings; ``fairgate.web.edge_middleware`` calls :func:`refusal`."""
+    """Read the app's guard settings; ``fairgate.web.edge`` calls :func:`refusal`."""
     app[GUARD_KEY] = GuardConfig.for_app(name, settings)

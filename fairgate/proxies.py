@@ -9,13 +9,8 @@ HTTPS" can be sent by anyone, so it is honoured only from the peers listed in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
-from .guard import GUARD_KEY
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FORWARDED_PROTO = "X-Forwarded-Proto"
 
 
@@ -28,17 +23,10 @@ def forwarded_scheme(request: web.Request, trusted: frozenset[str]) -> str | Non
     return value if value in ("http", "https") else None
 
 
-@web.middleware
-async def forwarded_proto_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    scheme = forwarded_scheme(request, request.app[GUARD_KEY].trusted_proxies)
+def with_forwarded_scheme(request: web.Request, trusted: frozenset[str]) -> web.Request:
+    """The request as the visitor made it: with the scheme a trusted proxy reports (the edge,
+    ``fairgate.web.edge``, calls this first when the app trusts some proxy)."""
+    scheme = forwarded_scheme(request, trusted)
     if scheme is not None and scheme != request.scheme:
-        request = request.clone(scheme=scheme)
-    return await handler(request)
-
-
-def install(app: web.Application) -> None:
-    """Add the middleware (outermost) when the app trusts some proxy; otherwise cost nothing."""
-    if app[GUARD_KEY].trusted_proxies:
-        app.middlewares.insert(0, forwarded_proto_middleware)
+        return request.clone(scheme=scheme)
+    return request

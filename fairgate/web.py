@@ -1,8 +1,9 @@
 """HTTP plumbing both apps share: JSON errors, body parsing, security headers, health, metrics,
 admin bearer auth, Jinja2 pages and the server runner.
 
-Domain code raises :class:`ApiError` subclasses; :func:`edge_middleware` is the one place that
-turns them (and aiohttp's own HTTP errors) into ``{"error": code, "message": text}`` bodies.
+Domain code raises :class:`ApiError` subclasses; :func:`edge`, which every route is registered
+behind, is the one place that turns them (and aiohttp's own HTTP errors) into
+``{"error": code, "message": text}`` bodies.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from prometheus_client.registry import Collector
 
 from . import adminauth, logs, proxies, tally
 from .config import Settings
-from .guard import refusal, setup_guard
+from .guard import GUARD_KEY, refusal, setup_guard
 from .i18n import Catalog, pick_language
 from .tokens import Signer
 
@@ -173,57 +174,117 @@ SECURITY_HEADERS = {
 }
 _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
 
-# Latency tallies per (app, route, status class): ``labels()`` takes a lock and builds a key on
-# every call, and ``observe()`` two more locks, which the status poll cannot afford per request.
+# Latency tallies per (app, route, status class), shared by the edges of one route (GET and HEAD).
+# ``labels()`` takes a lock and builds a key on every call, and ``observe()`` two more locks,
+# which the status poll cannot afford per request.
 _LATENCY_TALLIES: dict[tuple[str, str, str], tally.HistogramTally] = {}
-_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
+UNMATCHED = "unmatched"  # the route name of 404 and 405 answers
 
 
-def _observe(request: web.Request, status: int, started: float) -> None:
-    key = (request.app[APP_NAME_KEY], request.match_info.route.name or "unmatched",
-           _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx")
+def _latency_tally(app_name: str, route: str, status: int) -> tally.HistogramTally:
+    key = (app_name, route, f"{status // 100}xx")
     counted = _LATENCY_TALLIES.get(key)
     if counted is None:
         counted = _LATENCY_TALLIES[key] = tally.HistogramTally(REQUEST_LATENCY.labels(*key))
-    counted.observe(time.perf_counter() - started)
+    return counted
 
 
-@web.middleware
-async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The outermost layer of both apps: JSON errors, security headers, request latency and the
-    request guard (``fairgate.guard``: cross-site writes, per-client limits).
+def edge(app: web.Application, route: str, handler: Handler) -> Handler:
+    """``handler`` behind the outermost layer of both apps: JSON errors, security headers,
+    request latency, the request guard (``fairgate.guard``: cross-site writes, per-client
+    limits) and the scheme a trusted proxy reports (``fairgate.proxies``).
 
-    One middleware rather than four, because every layer is a coroutine call and a closure
-    per request on the hot status poll.
+    Every route is wrapped when it is registered (:func:`add_routes`) rather than the app
+    having a middleware: with any middleware, aiohttp adds one of its own and two coroutine
+    calls to every request, a seventh of the status poll's cost. What depends on the app and
+    the route alone (the app's name, the route's rate limit, its latency tallies) is looked up
+    here, once.
     """
-    started = time.perf_counter()
-    try:
-        response = refusal(request)
-        if response is None:
-            response = await handler(request)
-    except ApiError as exc:
-        response = exc.response()
-    except web.HTTPException as exc:
-        if exc.status < 400 or not wants_json(request):
-            _observe(request, exc.status, started)
-            for name, value in _SECURITY_ITEMS:
-                exc.headers.setdefault(name, value)
+    app_name = app[APP_NAME_KEY]
+    guard = app[GUARD_KEY]
+    trusted = guard.trusted_proxies
+    bucket = guard.limits.get(route)
+    tallies: dict[int, tally.HistogramTally] = {}
+
+    def observe(status: int, started: float) -> None:
+        counted = tallies.get(status)
+        if counted is None:
+            counted = tallies[status] = _latency_tally(app_name, route, status)
+        counted.observe(time.perf_counter() - started)
+
+    async def edged(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        if trusted:
+            request = proxies.with_forwarded_scheme(request, trusted)
+        try:
+            response = refusal(request, guard, bucket)
+            if response is None:
+                response = await handler(request)
+        except ApiError as exc:
+            response = exc.response()
+        except web.HTTPException as exc:
+            if exc.status < 400 or not wants_json(request):
+                observe(exc.status, started)
+                for name, value in _SECURITY_ITEMS:
+                    exc.headers.setdefault(name, value)
+                raise
+            response = _http_error_json(exc)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            observe(500, started)
             raise
-        response = _http_error_json(exc)
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        _observe(request, 500, started)
-        raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = web.json_response(
-            {"error": "internal", "message": "Something went wrong on our side."}, status=500
-        )
-    _observe(request, response.status, started)
-    if not response.prepared:
-        headers = response.headers
-        for name, value in _SECURITY_ITEMS:
-            headers.setdefault(name, value)
-    return response
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = web.json_response(
+                {"error": "internal", "message": "Something went wrong on our side."}, status=500
+            )
+        observe(response.status, started)
+        if not response.prepared:
+            headers = response.headers
+            for name, value in _SECURITY_ITEMS:
+                headers.setdefault(name, value)
+        return response
+
+    edged.__name__ = edged.__qualname__ = getattr(handler, "__name__", route)
+    return edged
+
+
+def add_routes(app: web.Application, routes: Iterable[web.RouteDef]) -> None:
+    """Register ``routes``, each behind the app's :func:`edge`; every route needs a name."""
+    wrapped = []
+    for route in routes:
+        name = route.kwargs.get("name")
+        if not name:
+            raise ValueError(f"route {route.method} {route.path} has no name")
+        wrapped.append(web.RouteDef(route.method, route.path,
+                                    edge(app, name, route.handler), route.kwargs))
+    app.router.add_routes(wrapped)
+
+
+async def _unmatched(request: web.Request) -> web.StreamResponse:
+    """No route matched: 405 with ``Allow`` when the path exists for other methods, else 404
+    (what aiohttp's router answers, here behind the edge like any route)."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name != UNMATCHED:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
+
+
+def _static_handler(directory: Path) -> Handler:
+    """The files under ``directory`` when the app starts, by their relative path; nothing else
+    is served (no listing, no path outside it)."""
+    files = {p.relative_to(directory).as_posix(): p
+             for p in sorted(directory.rglob("*")) if p.is_file()}
+
+    async def static(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["path"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return static
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -368,24 +429,30 @@ def render(
 
 
 def base_app(name: str, settings: Settings, signer: Signer | None = None) -> web.Application:
-    """An application with the shared middlewares, health, metrics and static files wired."""
-    app = web.Application(
-        middlewares=[edge_middleware],
-        client_max_size=MAX_BODY_BYTES,
-    )
+    """An application with the shared edge, health, metrics and static files wired. Its own
+    routes are registered with :func:`add_routes`."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     setup_guard(app, name, settings)
-    proxies.install(app)  # after the guard: it reads the same trusted-proxy list
     app[APP_NAME_KEY] = name
     app[SETTINGS_KEY] = settings
     app[SIGNER_KEY] = signer or Signer(settings.secret_keys)
     app[JINJA_KEY] = make_jinja()
     app[READY_CHECKS_KEY] = []
     app.cleanup_ctx.append(tally.flusher)
-    app.router.add_get("/healthz", healthz, name="healthz")
-    app.router.add_get("/readyz", readyz, name="readyz")
-    app.router.add_get("/metrics", metrics, name="metrics")
-    app.router.add_static("/static", STATIC_DIR, name="static")
+    add_routes(app, [
+        web.get("/healthz", healthz, name="healthz"),
+        web.get("/readyz", readyz, name="readyz"),
+        web.get("/metrics", metrics, name="metrics"),
+        web.get("/static/{path:.+}", _static_handler(STATIC_DIR), name="static"),
+    ])
+    app.on_startup.append(_add_unmatched)
     return app
+
+
+async def _add_unmatched(app: web.Application) -> None:
+    """The route of every request no other route takes, added last (at start-up, when every
+    route is in): it answers 404 or 405 behind the edge, in JSON on the API paths."""
+    add_routes(app, [web.route("*", "/{path:.*}", _unmatched, name=UNMATCHED)])
 
 
 def install_uvloop() -> None:

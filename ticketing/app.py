@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from fairgate.config import Settings
-from fairgate.web import READY_CHECKS_KEY, SIGNER_KEY, base_app
+from fairgate.web import READY_CHECKS_KEY, SIGNER_KEY, add_routes, base_app
 from fairgate.web import SETTINGS_KEY as SETTINGS
 
 from . import metrics
@@ -29,7 +29,7 @@ from .keys import (
     SESSIONS_KEY,
     TUNING_KEY,
 )
-from .routes import setup_routes
+from .routes import ROUTES
 from .stream import SeatHub
 from .sweeper import run_sweeper
 from .tuning import Tuning
@@ -43,7 +43,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[TUNING_KEY] = Tuning.from_settings(settings)
     app[EVENTS_KEY] = EventCache()
     app[SESSIONS_KEY] = VerifiedSessions(app[SIGNER_KEY])
-    setup_routes(app)
+    add_routes(app, ROUTES)
     app[READY_CHECKS_KEY].append(("postgresql", _database_ready))
     read_url = read_database_url(settings)  # a bad URL stops the start, in one line
     if read_url:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from fairgate.config import Settings
-from fairgate.web import READY_CHECKS_KEY, SETTINGS_KEY, SIGNER_KEY, base_app
+from fairgate.web import READY_CHECKS_KEY, SETTINGS_KEY, SIGNER_KEY, add_routes, base_app
 
 from . import metrics
 from .admission import Admitter
@@ -44,7 +44,7 @@ STOP_TIMEOUT_S = 5.0
 def create_app(settings: Settings, redis_url: str) -> web.Application:
     """The waiting room on ``redis_url``; resources are created on start-up, not here."""
     app = base_app("waitingroom", settings)
-    app.router.add_routes(ROUTES)
+    add_routes(app, ROUTES)
     app[READY_CHECKS_KEY].append(("redis", _redis_ready))
     app.cleanup_ctx.append(_redis_ctx(redis_url))
     app.cleanup_ctx.append(_background_ctx)

@@ -49,7 +49,7 @@ def _router_routes(app_name: str, settings: Settings) -> set[tuple[str, str]]:
         info = route.resource.get_info() if route.resource else {}
         path = info.get("formatter") or info.get("path")
         # HEAD rides along with every GET; /static is the shipped files.
-        if path and route.method != "HEAD":
+        if path and route.method != "HEAD" and route.name != "static":
             found.add((route.method.lower(), path))
     return found
 
