@@ -31,9 +31,9 @@ async def _json_error(resp: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def _count(scrape: str, app: str) -> float:
-    found = re.search(
-        r'^fairgate_http_request_duration_seconds_count\{app="%s",route="unmatched",'
-        r'status="4xx"\} (\S+)$' % app, scrape, flags=re.M)
+    labels = f'app="{app}",route="unmatched",status="4xx"'
+    found = re.search(r"^fairgate_http_request_duration_seconds_count\{" + labels + r"\} (\S+)$",
+                      scrape, flags=re.M)
     return float(found.group(1)) if found else 0.0
 
 
