@@ -118,8 +118,8 @@ def place(number: int, serving: int) -> tuple[int, int]:
 
     Depends only on ``serving``, which only rises, so the position shown never goes up.
     """
-    ahead = max(0, number - serving - 1)
-    return ahead + 1, ahead
+    ahead = number - serving - 1
+    return (ahead + 1, ahead) if ahead > 0 else (1, 0)
 
 
 def eta_seconds(ahead: int, per_minute: float) -> int | None:
@@ -153,7 +153,9 @@ def poll_after_ms(eta_s: float | None, rng: random.Random | None = None) -> int:
     base = PAUSED_POLL_MS if eta_s is None else eta_s * 250  # a quarter, in ms
     # Uniform in 1 ± POLL_JITTER (what ``uniform`` computes, without its extra call).
     base *= 1 - POLL_JITTER + 2 * POLL_JITTER * (rng or random).random()
-    return int(min(MAX_POLL_MS, max(MIN_POLL_MS, base)))
+    if base <= MIN_POLL_MS:  # comparisons rather than min()/max(): this runs on every poll
+        return MIN_POLL_MS
+    return MAX_POLL_MS if base >= MAX_POLL_MS else int(base)
 
 
 class _Derived:
@@ -404,7 +406,7 @@ class Queue:
             return None
         _poll_tally(room).n += 1
         self.heartbeats.note(room, visitor, number)
-        self.snapshots.note_number(room, number)
+        # (No snapshots.note_number: the number is within the snapshot's ``issued``.)
         position, ahead, guess = derived.place(number)
         eta = guess.eta_s if guess else None
         return orjson.dumps({
