@@ -26,7 +26,13 @@ class ThreadedApp:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            # Closed here, not left to the collector: an unclosed loop's self-pipe sockets
+            # raise ResourceWarnings in whichever later test the collector happens to run.
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
