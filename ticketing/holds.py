@@ -34,8 +34,8 @@ from .errors import (
     SeatsNotInEvent,
     SeatsUnavailable,
 )
-from .metrics import LOCK_WAIT
-from .stream import CHANNEL, notify_seats
+from .metrics import KNOWN_SOLD, LOCK_WAIT
+from .stream import CHANNEL, SoldSeats, notify_seats
 from .tuning import Tuning
 
 log = logging.getLogger(__name__)
@@ -97,14 +97,19 @@ async def place_hold(
     visitor: str,
     seat_ids: list[int],
     idempotency_key: str | None,
+    sold: SoldSeats,
 ) -> Outcome:
     """Hold all of ``seat_ids`` for ``visitor`` or none of them.
 
-    A lock-free look first (PEEK_HOLD) answers retries and requests for seats already gone;
-    everything else is decided in one transaction under the buyer and seat locks.
+    Seats this process knows were sold to others are refused at once (``sold``, fed by the
+    seat notices). Then a lock-free look (PEEK_HOLD) answers retries and requests for seats
+    already gone; everything else is decided in one transaction under the buyer and seat locks.
     """
     check_sale_window(event)
     event_id = event["id"]
+    if sold.sold_to_others(event_id, visitor, seat_ids):
+        KNOWN_SOLD.inc()
+        raise SeatsUnavailable(seat_ids=seat_ids)
     fingerprint = ",".join(map(str, seat_ids))
 
     peek = await run_read(pool, tuning, lambda c: c.fetchrow(
@@ -271,9 +276,11 @@ async def _own_hold(conn: Connection, hold_id: int, room: str, visitor: str) -> 
 
 
 async def cancel_booking(
-    pool: asyncpg.Pool, tuning: Tuning, booking_id: int, room: str, visitor: str
+    pool: asyncpg.Pool, tuning: Tuning, booking_id: int, room: str, visitor: str,
+    sold: SoldSeats,
 ) -> dict[str, Any]:
     """Cancel a booking and free its seats. Cancelling twice answers the same."""
+    freed: list[int] = []
 
     async def work(conn: Connection) -> dict[str, Any]:
         booking = await conn.fetchrow(queries.LOCK_BOOKING, booking_id)
@@ -284,9 +291,12 @@ async def cancel_booking(
             await conn.execute(queries.END_BOOKING_SEATS, booking_id)
             await conn.execute(queries.CANCEL_BOOKING, booking_id)
             await notify_seats(conn, booking["event_id"], changed)
+            freed[:] = [r["id"] for r in changed]
         return {"booking_id": booking_id, "status": "cancelled"}
 
     result = await run_write(pool, tuning, work)
+    # Committed: this process's next hold on these seats must not wait for the notice.
+    sold.forget(freed)
     log.info("booking %d cancelled", booking_id)
     return result
 

@@ -22,6 +22,10 @@ from fairgate.web import ApiError, register_scrape_collector
 HOLDS = Counter("ticketing_holds_total", "Hold requests answered, by status", ["status"])
 CONFIRMS = Counter("ticketing_confirms_total", "Confirm requests answered, by status",
                    ["status"])
+KNOWN_SOLD = Counter(
+    "ticketing_holds_known_sold_total",
+    "Holds refused without a query: every seat known sold to another buyer (stream.SoldSeats)",
+)
 ENTRIES = Counter("ticketing_entries_total",
                   "Admission tokens presented for a session, by status", ["status"])
 LOCK_WAIT = Histogram(

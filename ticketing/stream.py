@@ -44,6 +44,59 @@ async def notify_seats(conn: asyncpg.Connection, event_id: int, rows: list[async
         await conn.execute(queries.NOTIFY, CHANNEL, payload)
 
 
+class SoldSeats:
+    """Seats this process knows are sold, and to whom, learnt from the seat notices: a hold that
+    asks only for seats sold to other buyers is refused (409) without a query. After the last
+    seats of a hot section go, the crowd still clicking on them costs PostgreSQL nothing.
+
+    Positive knowledge only, and only what the listener saw. A seat enters with the notice of the
+    confirm that sold it (which names the buyer) and leaves with its next notice (a cancel frees
+    it); a cancel in this process forgets its seats at once. Everything is forgotten whenever
+    the listener connects again, as notices may have been missed meanwhile. So a seat sold a
+    moment ago elsewhere may not be known yet (the hold then asks PostgreSQL, as without this),
+    and a seat freed elsewhere is still known as sold for the notice's delay, a few
+    milliseconds: the answer a look that much earlier would have given.
+    """
+
+    # Known seats kept at most; past this the set starts again (it is only a shortcut).
+    MAX_SEATS = 1_000_000
+
+    def __init__(self) -> None:
+        self._seats: dict[int, tuple[int, int, str]] = {}  # seat -> (event, version, buyer)
+
+    def __len__(self) -> int:
+        return len(self._seats)
+
+    def note(self, event_id: int, seat_id: int, status: str, version: int, buyer: str) -> None:
+        known = self._seats.get(seat_id)
+        if known is not None and known[1] >= version:
+            return  # an older notice than the one already seen
+        if status == "sold" and buyer:
+            if known is None and len(self._seats) >= self.MAX_SEATS:
+                self._seats.clear()
+            self._seats[seat_id] = (event_id, version, buyer)
+        elif known is not None:
+            del self._seats[seat_id]
+
+    def forget(self, seat_ids: list[int]) -> None:
+        for seat_id in seat_ids:
+            self._seats.pop(seat_id, None)
+
+    def clear(self) -> None:
+        self._seats.clear()
+
+    def sold_to_others(self, event_id: int, visitor: str, seat_ids: list[int]) -> bool:
+        """Whether every one of ``seat_ids`` is known sold, in ``event_id``, to someone other
+        than ``visitor`` (a visitor's own purchase is left to PostgreSQL, where a retried
+        request finds its first answer)."""
+        seats = self._seats
+        for seat_id in seat_ids:
+            known = seats.get(seat_id)
+            if known is None or known[0] != event_id or known[2] == visitor:
+                return False
+        return True
+
+
 class Subscription:
     """One open stream: a bounded queue of ready-to-send SSE frames."""
 
@@ -64,6 +117,7 @@ class SeatHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
         self.messages_sent = 0
+        self.sold = SoldSeats()
 
     async def start(self) -> None:
         """Start listening; returns once the LISTEN is in place (or after a short wait)."""
@@ -102,14 +156,18 @@ class SeatHub:
         try:
             data = json.loads(payload)
             event_id = int(data["e"])
-            seats = [(int(i), str(s), int(v)) for i, s, v in data["s"]]
-        except (ValueError, KeyError, TypeError):
+            # [id, status, version], and the buyer after them in a confirm's notice.
+            seats = [(int(seat[0]), str(seat[1]), int(seat[2]), str(seat[3] or "")
+                      if len(seat) > 3 else "") for seat in data["s"]]
+        except (ValueError, KeyError, TypeError, IndexError):
             log.warning("ignoring malformed seat notice")
             return
+        for seat_id, status, version, buyer in seats:
+            self.sold.note(event_id, seat_id, status, version, buyer)
         if event_id not in self._subs:
             return
         pending = self._pending.setdefault(event_id, {})
-        for seat_id, status, version in seats:
+        for seat_id, status, version, _ in seats:
             known = pending.get(seat_id)
             if known is None or known[1] < version:
                 pending[seat_id] = (status, version)
@@ -151,6 +209,7 @@ class SeatHub:
             try:
                 conn = await asyncpg.connect(self._url)
                 conn.add_termination_listener(lambda _c, ev=lost: ev.set())
+                self.sold.clear()  # what was sold while nobody listened is not known
                 await conn.add_listener(CHANNEL, self._on_notice)
                 self._listening.set()
                 if not first:
@@ -162,6 +221,7 @@ class SeatHub:
                 log.warning("seat listener cannot connect (%s); retrying in %.1fs",
                             exc.__class__.__name__, delay)
             finally:
+                self.sold.clear()  # notices may go missing from now until the next LISTEN
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(OSError, asyncpg.PostgresError,
                                              asyncpg.InterfaceError):

@@ -1,0 +1,115 @@
+"""Holds refused from what the seat notices told the process (stream.SoldSeats): only seats sold
+to someone else, never a buyer's own retry, forgotten when a cancel frees them and whenever the
+listener connects again."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+
+from aiohttp.test_utils import TestServer
+from tk_helpers import Tk
+
+from ticketing.keys import HUB_KEY
+from ticketing.stream import SoldSeats
+
+
+def test_sold_seats_keep_the_newest_notice_per_seat() -> None:
+    sold = SoldSeats()
+    sold.note(1, 10, "sold", 5, "alice")
+    sold.note(1, 11, "sold", 6, "alice")
+    assert sold.sold_to_others(1, "bob", [10, 11])
+    assert not sold.sold_to_others(1, "alice", [10])  # her own purchase: PostgreSQL decides
+    assert not sold.sold_to_others(2, "bob", [10])  # another event's id: PostgreSQL decides
+    assert not sold.sold_to_others(1, "bob", [10, 12])  # one seat not known sold
+    sold.note(1, 10, "held", 4, "")  # an older notice changes nothing
+    assert sold.sold_to_others(1, "bob", [10])
+    sold.note(1, 10, "free", 7, "")  # a cancel freed it
+    assert not sold.sold_to_others(1, "bob", [10]) and len(sold) == 1
+    sold.note(1, 12, "sold", 8, "")  # a notice without its buyer is not enough
+    assert not sold.sold_to_others(1, "bob", [12])
+    sold.forget([11])
+    assert len(sold) == 0
+
+
+async def _scrape_known_sold(tk: Tk) -> float:
+    async with tk.http.get(tk.url("/metrics")) as resp:
+        text = await resp.text()
+    found = re.search(r"^ticketing_holds_known_sold_total (\S+)$", text, flags=re.M)
+    assert found, "the counter is exported"
+    return float(found.group(1))
+
+
+async def _until(check, what: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+async def test_a_seat_sold_to_another_buyer_is_refused_without_a_query(
+    tk: Tk, tk_server: TestServer,
+) -> None:
+    sold = tk_server.app[HUB_KEY].sold
+    event = await tk.create_event(limit=4)
+    alice_id, bob_id = secrets.token_hex(16), secrets.token_hex(16)
+    alice = await tk.session(event.room, alice_id)
+    bob = await tk.session(event.room, bob_id)
+    seat, other = event.seat_ids[0], event.seat_ids[1]
+    status, hold = await tk.hold(event, alice, [seat], key="alice-1")
+    assert status == 201
+    status, booking = await tk.confirm(hold["hold_id"], alice)
+    assert status == 201
+    await _until(lambda: sold.sold_to_others(event.id, bob_id, [seat]), "the notice arrived")
+
+    before = await _scrape_known_sold(tk)
+    status, body = await tk.hold(event, bob, [seat], key="bob-1")
+    assert (status, body["error"], body["seat_ids"]) == (409, "seats_unavailable", [seat])
+    assert await _scrape_known_sold(tk) == before + 1
+    # A request naming a seat not known sold goes to PostgreSQL, which gives the same refusal.
+    status, body = await tk.hold(event, bob, [seat, other], key="bob-2")
+    assert (status, body["error"], body["seat_ids"]) == (409, "seats_unavailable", [seat])
+    # Alice's retry of her own hold gets its first answer, as it always did.
+    status, again = await tk.hold(event, alice, [seat], key="alice-1")
+    assert (status, again) == (201, hold)
+    assert await _scrape_known_sold(tk) == before + 1
+    # Nothing was written by the refusals.
+    row = await tk.db.fetchrow("SELECT status, visitor FROM seats WHERE id = $1", seat)
+    assert (row["status"], row["visitor"]) == ("sold", alice_id)
+    assert await tk.db.fetchval("SELECT count(*) FROM holds WHERE visitor = $1", bob_id) == 0
+
+    # Alice cancels: this process forgets the seat at once, and Bob gets it.
+    status, _ = await tk.call("POST", f"/api/bookings/{booking['booking_id']}/cancel", alice)
+    assert status == 200
+    assert not sold.sold_to_others(event.id, bob_id, [seat])
+    status, _ = await tk.hold(event, bob, [seat], key="bob-3")
+    assert status == 201
+
+
+async def test_the_known_seats_are_forgotten_when_the_listener_reconnects(
+    tk: Tk, tk_server: TestServer,
+) -> None:
+    sold = tk_server.app[HUB_KEY].sold
+    event = await tk.create_event(limit=4)
+    buyer = await tk.session(event.room)
+    status, hold = await tk.hold(event, buyer, event.seat_ids[:1])
+    assert status == 201 and (await tk.confirm(hold["hold_id"], buyer))[0] == 201
+    await _until(lambda: len(sold) > 0, "the notice arrived")
+    # The listener's connection dies: notices may be missed until it is back.
+    killed = await tk.db.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()")
+    assert killed >= 1
+    await _until(lambda: len(sold) == 0, "the known seats were forgotten")
+    # The listener comes back and learns again from the next sale.
+    for _ in range(400):
+        if await tk.db.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"):
+            break
+        await asyncio.sleep(0.025)
+    buyer = await tk.session(event.room)
+    status, hold = await tk.hold(event, buyer, event.seat_ids[1:2])
+    assert status == 201 and (await tk.confirm(hold["hold_id"], buyer))[0] == 201
+    await _until(lambda: len(sold) > 0, "the reconnected listener heard the sale")
