@@ -16,6 +16,9 @@ run to run (how joins share round trips depends on timing), which is why N2 - N1
 * **hello**: ``bench.hello``'s app (the baseline of ``bench.waitingroom``).
 * **poll**: ``GET /api/rooms/{room}/status`` of the waiting room on a real (embedded) Redis,
   rotating through real tickets of visitors waiting in line.
+* **join**: ``POST /api/rooms/{room}/join`` without a ticket, so each is a new visitor: one
+  Redis round trip each (one request at a time, so no two joins share a round trip as they do
+  under load; Redis's own work runs in its process and is not counted).
 
 Work the waiting room does per interval rather than per request (snapshot refreshes, heartbeat
 writes, admission ticks) is left out: under valgrind an interval passes every few hundred
@@ -46,6 +49,7 @@ AHEAD = 100  # visitors in line before the polling ones, so no polling one is ca
 TICKETS = 500
 ADMIN = f"Bearer {procs.ADMIN_TOKEN}"
 HOUR_MS = "3600000"
+KINDS = ("hello", "poll", "join")
 
 
 class _Transport(asyncio.Transport):
@@ -124,6 +128,8 @@ async def _child(kind: str, count: int) -> None:
         client = _Client(runner.server())
         if kind == "hello":
             requests = [_request("GET", "/")]
+        elif kind == "join":
+            requests = [await _join_request(client, ROOM.format(count))]
         else:
             requests = await _waiting_visitors(client, app[QUEUE_KEY], ROOM.format(count))
         # Each request once before counting: what is counted is a repeat poll, as nearly every
@@ -142,15 +148,26 @@ async def _child(kind: str, count: int) -> None:
         await runner.cleanup()
 
 
-async def _waiting_visitors(client: _Client, queue: Any, name: str) -> list[bytes]:
-    """A room admitting one visitor a minute, AHEAD + TICKETS visitors in line, the polls of
-    the last TICKETS."""
-    room = json.dumps({"target_url": "http://127.0.0.1:9/enter", "admit_per_minute": 1,
-                       "max_active": 1_000_000, "session_ttl": 600, "state": "open"}).encode()
+async def _make_room(client: _Client, name: str, admit_per_minute: int) -> None:
+    room = json.dumps({"target_url": "http://127.0.0.1:9/enter",
+                       "admit_per_minute": admit_per_minute, "max_active": 1_000_000,
+                       "session_ttl": 600, "state": "open"}).encode()
     answer = await client.send(_request("PUT", f"/admin/api/rooms/{name}", {
         "Authorization": ADMIN, "Content-Type": "application/json"}, room))
     if _status(answer) not in (200, 201):
         raise SystemExit(f"room: {answer[:300]!r}")
+
+
+async def _join_request(client: _Client, name: str) -> bytes:
+    """A room that admits nobody (every number stays in line), and its join."""
+    await _make_room(client, name, 0)
+    return _request("POST", f"/api/rooms/{name}/join")
+
+
+async def _waiting_visitors(client: _Client, queue: Any, name: str) -> list[bytes]:
+    """A room admitting one visitor a minute, AHEAD + TICKETS visitors in line, the polls of
+    the last TICKETS."""
+    await _make_room(client, name, 1)
     polls = []
     for _ in range(AHEAD + TICKETS):
         answer = await client.send(_request("POST", f"/api/rooms/{name}/join"))
@@ -176,14 +193,15 @@ def measure(counts: tuple[int, int]) -> dict[str, Any]:
     with procs.stack(need_postgres=False) as stack:
         env = {**stack.env, "WR_SNAPSHOT_MS": HOUR_MS, "WR_HEARTBEAT_MS": HOUR_MS,
                "WR_DEBOUNCE_MS": HOUR_MS}
-        jobs = [(kind, n) for kind in ("hello", "poll") for n in counts]
+        jobs = [(kind, n) for kind in KINDS for n in counts]
         # Two at a time: valgrind counts instructions, which sharing the cores does not change.
         with ThreadPoolExecutor(2) as pool:
             totals = dict(zip(jobs, pool.map(lambda job: _count(*job, env), jobs), strict=True))
     per = {kind: (totals[kind, counts[1]] - totals[kind, counts[0]]) / (counts[1] - counts[0])
-           for kind in ("hello", "poll")}
+           for kind in KINDS}
     return {"requests": list(counts), "instructions_per_request": per,
-            "poll_vs_hello": per["hello"] / per["poll"], "totals": {
+            "poll_vs_hello": per["hello"] / per["poll"],
+            "join_vs_hello": per["hello"] / per["join"], "totals": {
                 f"{k} x{n}": v for (k, n), v in totals.items()}}
 
 
@@ -207,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     per = result["instructions_per_request"]
     print("| request | instructions per request | ratio to hello |")
     print("| --- | ---: | ---: |")
-    for kind in ("hello", "poll"):
+    for kind in KINDS:
         print(f"| {kind} | {per[kind]:,.0f} | {per['hello'] / per[kind]:.2f} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
