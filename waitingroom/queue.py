@@ -12,18 +12,18 @@ import functools
 import math
 import operator
 import random
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from prometheus_client import Counter
 
 from fairgate.logs import log_event
 from fairgate.redisconn import RedisClient
 from fairgate.tally import CounterTally
-from fairgate.tokens import Signer, TokenError, new_visitor_id
+from fairgate.tokens import Signer, TokenError, new_visitor_id, random_bits31
 
 from . import keys
 from .batching import ScriptBatcher
@@ -197,16 +197,16 @@ def redirect_url(target_url: str, token: str) -> str:
     return f"{target_url}{sep}token={token}"
 
 
-# Poll counts per room, tallied (fairgate.tally): a prometheus_client increment costs a lock and
-# ``labels()`` a key per call, too much for every poll.
-_POLL_TALLIES: dict[str, CounterTally] = {}
+# Poll and join counts per room, tallied (fairgate.tally): a prometheus_client increment costs
+# a lock and ``labels()`` a key per call, too much for every poll and join.
+_TALLIES: dict[tuple[Counter, str], CounterTally] = {}
 
 
-def _poll_tally(room: str) -> CounterTally:
-    polls = _POLL_TALLIES.get(room)
-    if polls is None:
-        polls = _POLL_TALLIES[room] = CounterTally(POLLS.labels(room))
-    return polls
+def _tally(counter: Counter, room: str) -> CounterTally:
+    counted = _TALLIES.get((counter, room))
+    if counted is None:
+        counted = _TALLIES[counter, room] = CounterTally(counter.labels(room))
+    return counted
 
 
 class Queue:
@@ -268,7 +268,7 @@ class Queue:
         held = self.read_ticket(room, raw, snap)
         if held is None:
             raise NoTicket()
-        _poll_tally(room).n += 1
+        _tally(POLLS, room).n += 1
         if held.pre:
             opens_at = snap.config.opens_at
             if opens_at is not None and time.time() < opens_at:
@@ -334,7 +334,7 @@ class Queue:
                     held.number if held and not held.pre else 0,
                     "1" if held and held.pre else "0",
                     new_visitor_id(),
-                    secrets.randbits(31),
+                    random_bits31(),  # the pre-queue's shuffle seed, used at the opening
                     "1" if allow_fresh else "0",
                     self.snapshots.highest(room),
                 ],
@@ -364,7 +364,7 @@ class Queue:
             )
             return self._pre_visit(room, snap, visitor, raw)
         if status in ("new", "entered"):
-            JOINS.labels(room).inc()
+            _tally(JOINS, room).n += 1
             if status == "entered":  # let straight through (passthrough, standby)
                 ADMISSIONS.labels(room).inc()
             log_event("join", app="waitingroom", room=room, visitor=visitor, number=number,
@@ -404,7 +404,7 @@ class Queue:
         derived = self._derive(room, snap)
         if derived.lottery:
             return None
-        _poll_tally(room).n += 1
+        _tally(POLLS, room).n += 1
         self.heartbeats.note(room, visitor, number)
         # (No snapshots.note_number: the number is within the snapshot's ``issued``.)
         position, ahead, guess = derived.place(number)
