@@ -213,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=RESULTS / "instructions.json")
     args = parser.parse_args(argv)
     if args.child:
-        from fairgate.web import install_uvloop
+        from fairgate.web import configure_logging, install_uvloop
 
         install_uvloop()
-        asyncio.run(_child(args.child[0], int(args.child[1])))
+        with open(os.devnull, "w") as sink:
+            if args.child[0] != "hello":
+                configure_logging(sink)  # as when served; the event lines go to /dev/null
+            asyncio.run(_child(args.child[0], int(args.child[1])))
         return 0
     low, high = (int(n) for n in args.requests.split(","))
     if not 0 < low < high:

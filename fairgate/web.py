@@ -469,6 +469,19 @@ def install_uvloop() -> None:
 KEEPALIVE_TIMEOUT_S = 75.0
 
 
+def configure_logging(events: Any = None) -> None:
+    """Logging as a served app has it: lines of level INFO and up to stderr, the event lines
+    (``fairgate.logs``) as bare JSON to ``events`` (stderr by default)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # No log line of ours names its thread, process or source line: skip collecting them for
+    # every record (the logging HOWTO's "Optimization").
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
+    logs.configure(events)
+
+
 async def _freeze_startup_objects(app: web.Application) -> None:
     """What exists once the app has started (modules, the app, its pools and caches) lives as
     long as the process: moved out of the collector's way (``gc.freeze``), a full collection
@@ -481,14 +494,7 @@ def serve(app: web.Application, host: str, port: int, *, reuse_port: bool = Fals
     """Run ``app`` until SIGTERM/SIGINT. ``reuse_port``: several processes listen on one port
     (``SO_REUSEPORT``) and the kernel spreads connections over them (fairgate.supervisor)."""
     install_uvloop()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    # No log line of ours names its thread, process or source line: skip collecting them for
-    # every record (the logging HOWTO's "Optimization"; a join writes one line).
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None
-    logs.configure()
+    configure_logging()
     app.on_startup.append(_freeze_startup_objects)  # last: after every other start-up step
     web.run_app(app, host=host, port=port, access_log=None, print=None,
                 handler_cancellation=True, keepalive_timeout=KEEPALIVE_TIMEOUT_S,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import socket
@@ -16,11 +17,12 @@ import pytest
 import redis.asyncio as aioredis
 from itsdangerous import URLSafeTimedSerializer
 
+from fairgate import logs
 from fairgate.config import ConfigError, Settings
 from fairgate.embedded import EmbeddedRedis, EmbeddedServerError, ensure_backends
 from fairgate.i18n import Catalog, pick_language
 from fairgate.logs import BatchedLines
-from fairgate.tokens import Signer, TokenError, TokenExpired, new_visitor_id
+from fairgate.tokens import Signer, TokenError, TokenExpired, new_visitor_id, random_bits31
 
 KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-0123456789abcdef"
@@ -144,6 +146,9 @@ def test_visitor_ids_are_unique_and_not_shared_with_a_forked_child() -> None:
     ids = [new_visitor_id() for _ in range(20_000)]  # crosses many 256-id buffers
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    seeds = [random_bits31() for _ in range(2_000)]  # drawn from the same buffer
+    assert all(0 <= s < 2**31 for s in seeds) and len(set(seeds)) > 1_990
+    assert max(seeds) >= 2**30  # the top bit is used
     new_visitor_id()  # the buffer now holds ids the parent has not handed out yet
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -182,6 +187,50 @@ def test_event_lines_are_written_per_loop_turn() -> None:
     assert after == "outside a loop\na0\na1\na2\n"
     assert full == after + "b0\nb1\nb2\nb3\n"
     assert stream.getvalue() == full + "b4\n"
+
+
+def test_event_lines_skip_the_logging_machinery_only_when_nobody_else_listens() -> None:
+    events = logs.EVENTS
+    saved = (list(events.handlers), events.level, events.propagate, logs._batched)
+    stream = io.StringIO()
+    made = logging.getLogRecordFactory()
+    records: list[logging.LogRecord] = []
+
+    def counting(*args: object, **kwargs: object) -> logging.LogRecord:
+        records.append(made(*args, **kwargs))
+        return records[-1]
+
+    logging.setLogRecordFactory(counting)
+    try:
+        for handler in list(events.handlers):
+            events.removeHandler(handler)
+        logs.configure(stream)
+        logs.log_event("join", room="r", number=1)
+        assert records == []  # the direct way: no LogRecord
+        line = json.loads(stream.getvalue())
+        assert {k: line[k] for k in ("event", "room", "number")} == {
+            "event": "join", "room": "r", "number": 1}
+        # A second handler on the logger: lines go through logging again and reach both.
+        seen: list[str] = []
+        other = logging.Handler()
+        other.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+        events.addHandler(other)
+        logs.log_event("hold", status=201)
+        assert len(records) == 1 and json.loads(seen[0])["event"] == "hold"
+        assert json.loads(stream.getvalue().splitlines()[1])["status"] == 201
+        events.removeHandler(other)
+        events.setLevel(logging.WARNING)  # switched off: nothing is written
+        logs.log_event("confirm")
+        assert len(stream.getvalue().splitlines()) == 2
+    finally:
+        logging.setLogRecordFactory(made)
+        for handler in list(events.handlers):
+            events.removeHandler(handler)
+        for handler in saved[0]:
+            events.addHandler(handler)
+        events.setLevel(saved[1])
+        events.propagate = saved[2]
+        logs._batched = saved[3]
 
 
 def test_max_age_and_session_expiry() -> None:
