@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,7 +107,15 @@ def stack(*, need_postgres: bool = True) -> Iterator[Stack]:
         need_postgres=need_postgres,
     )
     s = Stack(data_dir, backends)
+    finished = False
     try:
         yield s
+        finished = True
     finally:
         s.close()
+        # The servers' data (PostgreSQL's alone is 40-200 MB) goes with them; after a failure
+        # their logs stay for a look.
+        if finished:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"bench: the servers' logs are kept in {data_dir}", file=sys.stderr)
