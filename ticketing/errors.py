@@ -1,7 +1,8 @@
 """Domain errors of the ticketing app, each with a stable ``error`` code for clients.
 
-They are :class:`fairgate.web.ApiError` subclasses, so the shared error middleware turns them
-into ``{"error", "message", ...}`` bodies; extra keyword fields (``seat_ids``) ride along.
+They are :class:`fairgate.web.ApiError` subclasses, so the shared edge (``fairgate.web.edge``)
+turns them into ``{"error", "message", ...}`` bodies; extra keyword fields (``seat_ids``) ride
+along.
 """
 
 from __future__ import annotations

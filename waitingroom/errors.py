@@ -1,4 +1,4 @@
-"""Waiting-room errors; fairgate.web's error middleware turns each into a JSON answer with a
+"""Waiting-room errors; fairgate.web's edge turns each into a JSON answer with a
 stable ``error`` code."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Property tests of the input parsers: whatever JSON a client sends, each parser either returns
-a value within its rules or raises the 4xx error the error middleware turns into JSON; never
-anything else (which would be a 500)."""
+a value within its rules or raises the 4xx error the edge (``fairgate.web.edge``) turns into
+JSON; never anything else (which would be a 500)."""
 
 from __future__ import annotations
 
