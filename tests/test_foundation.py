@@ -219,6 +219,9 @@ def test_event_lines_skip_the_logging_machinery_only_when_nobody_else_listens() 
         assert len(records) == 1 and json.loads(seen[0])["event"] == "hold"
         assert json.loads(stream.getvalue().splitlines()[1])["status"] == 201
         events.removeHandler(other)
+        events.disabled = True  # as logging.config's disable_existing_loggers does
+        logs.log_event("leave")
+        events.disabled = False
         events.setLevel(logging.WARNING)  # switched off: nothing is written
         logs.log_event("confirm")
         assert len(stream.getvalue().splitlines()) == 2
@@ -230,6 +233,7 @@ def test_event_lines_skip_the_logging_machinery_only_when_nobody_else_listens() 
             events.addHandler(handler)
         events.setLevel(saved[1])
         events.propagate = saved[2]
+        events.disabled = False
         logs._batched = saved[3]
 
 
