@@ -19,9 +19,10 @@ the last untrusted hop of ``X-Forwarded-For``. Loopback is exempt by default
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -85,12 +86,70 @@ class TokenBucket:
             self._clients.clear()
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AddressSet:
+    """IP addresses and networks (``10.0.0.7``, ``10.0.0.0/8``, ``fd00::/8``), as the
+    ``*_TRUSTED_PROXIES`` and ``*_LIMIT_EXEMPT`` settings list them. ``address in addresses``
+    takes the address as text (a peer, a hop of ``X-Forwarded-For``); text that is no IP address
+    is in no set, and an IPv4 address written as IPv6 (``::ffff:10.1.2.3``, as a dual-stack
+    socket reports it) counts as itself. Answers for addresses outside the exact list are
+    remembered (a bounded table), so a limited route pays one dict look-up per request."""
+
+    MAX_REMEMBERED = 10_000
+
+    def __init__(self, networks: Iterable[IPNetwork]) -> None:
+        self._networks = tuple(networks)
+        self._exact = frozenset(str(n.network_address) for n in self._networks
+                                if n.num_addresses == 1)
+        self._seen: dict[str, bool] = {}
+
+    @classmethod
+    def parse(cls, raw: str) -> AddressSet:
+        """From comma-separated entries; ValueError names the first that is neither an
+        address nor a network."""
+        networks = []
+        for entry in (e.strip() for e in raw.split(",")):
+            if entry:
+                try:
+                    networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError:
+                    raise ValueError(entry) from None
+        return cls(networks)
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def __contains__(self, address: object) -> bool:
+        if address in self._exact:
+            return True
+        if not self._networks or not isinstance(address, str):
+            return False
+        known = self._seen.get(address)
+        if known is None:
+            known = self._match(address)
+            if len(self._seen) >= self.MAX_REMEMBERED:
+                self._seen.clear()
+            self._seen[address] = known
+        return known
+
+    def _match(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self._networks)
+
+
 @dataclass(frozen=True)
 class GuardConfig:
     origins: frozenset[str]
     limits: Mapping[str, TokenBucket]
-    trusted_proxies: frozenset[str]
-    exempt: frozenset[str]
+    trusted_proxies: AddressSet
+    exempt: AddressSet
 
     @classmethod
     def for_app(cls, name: str, settings: Settings) -> GuardConfig:
@@ -114,12 +173,15 @@ class GuardConfig:
 GUARD_KEY = web.AppKey("guard", GuardConfig)
 
 
-def _addresses(settings: Settings, name: str, default: str) -> frozenset[str]:
+def _addresses(settings: Settings, name: str, default: str) -> AddressSet:
     raw = settings.extra.get(name, default)
-    values = frozenset(a.strip() for a in raw.split(",") if a.strip())
-    if any(" " in a or "/" in a for a in values):
-        raise ConfigError(f"{name}: expected comma-separated IP addresses, got {raw!r}")
-    return values
+    try:
+        return AddressSet.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name}: expected comma-separated IP addresses or networks (10.0.0.0/8), "
+            f"got {exc.args[0]!r}"
+        ) from None
 
 
 def _origin(url: str) -> str:
@@ -127,7 +189,7 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def client_address(request: web.Request, trusted: frozenset[str]) -> str:
+def client_address(request: web.Request, trusted: Container[str]) -> str:
     """The client's address: the peer, or the last hop a trusted proxy vouches for."""
     peer = request.remote or ""
     if peer not in trusted:

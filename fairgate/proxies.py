@@ -9,12 +9,14 @@ HTTPS" can be sent by anyone, so it is honoured only from the peers listed in
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from aiohttp import web
 
 FORWARDED_PROTO = "X-Forwarded-Proto"
 
 
-def forwarded_scheme(request: web.Request, trusted: frozenset[str]) -> str | None:
+def forwarded_scheme(request: web.Request, trusted: Container[str]) -> str | None:
     """The scheme a trusted proxy reports, or None (untrusted peer, no or odd header)."""
     if (request.remote or "") not in trusted:
         return None
@@ -23,7 +25,7 @@ def forwarded_scheme(request: web.Request, trusted: frozenset[str]) -> str | Non
     return value if value in ("http", "https") else None
 
 
-def with_forwarded_scheme(request: web.Request, trusted: frozenset[str]) -> web.Request:
+def with_forwarded_scheme(request: web.Request, trusted: Container[str]) -> web.Request:
     """The request as the visitor made it: with the scheme a trusted proxy reports (the edge,
     ``fairgate.web.edge``, calls this first when the app trusts some proxy)."""
     scheme = forwarded_scheme(request, trusted)

@@ -71,3 +71,10 @@ async def test_a_trusted_proxy_makes_cookies_secure(start) -> None:
 async def test_a_peer_outside_the_trusted_list_is_not_believed(start) -> None:
     base = await start(WR_TRUSTED_PROXIES="10.0.0.7")
     assert not is_secure(await ticket_cookie(base, HTTPS))
+
+
+async def test_a_trusted_network_counts_like_its_addresses(start) -> None:
+    base = await start(WR_TRUSTED_PROXIES="10.0.0.0/8,127.0.0.0/8")
+    assert is_secure(await ticket_cookie(base, HTTPS))
+    base = await start(WR_TRUSTED_PROXIES="10.0.0.0/8")
+    assert not is_secure(await ticket_cookie(base, HTTPS))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from redis.asyncio import Redis
-from sec_helpers import make_event, make_room
+from sec_helpers import make_event, make_room, with_extra
 
-from fairgate.guard import TokenBucket
+from fairgate.config import ConfigError, Settings
+from fairgate.guard import AddressSet, GuardConfig, TokenBucket
 from fairgate.tokens import Signer
 
 
@@ -35,6 +37,27 @@ def test_the_bucket_table_stays_bounded(monkeypatch) -> None:
     for i in range(1000):
         bucket.take(f"10.0.{i // 256}.{i % 256}", now=float(i % 30))
         assert len(bucket._clients) <= 100
+
+
+def test_address_lists_take_addresses_and_networks(monkeypatch) -> None:
+    listed = AddressSet.parse(" 10.0.0.7, 192.168.0.0/16 ,fd00::/8,::1")
+    for inside in ("10.0.0.7", "192.168.4.20", "fd12::1", "::1", "::ffff:192.168.1.1"):
+        assert inside in listed, inside
+    for outside in ("10.0.0.8", "192.169.0.1", "fe80::1", "", "unknown", "10.0.0.7 ",
+                    "::ffff:10.0.0.8"):
+        assert outside not in listed, outside
+    assert listed and not AddressSet.parse("") and "127.0.0.1" not in AddressSet.parse(" , ")
+    # The remembered answers stay bounded however many addresses come by.
+    monkeypatch.setattr(AddressSet, "MAX_REMEMBERED", 50)
+    for i in range(500):
+        assert (f"192.168.1.{i % 256}" in listed) and f"172.16.0.{i % 256}" not in listed
+        assert len(listed._seen) <= 50
+
+
+@pytest.mark.parametrize("value", ["10.0.0.300", "proxy.internal", "10.0.0.0/33", "1.2.3.4 5"])
+def test_a_bad_address_list_is_a_one_line_error(settings: Settings, value: str) -> None:
+    with pytest.raises(ConfigError, match="WR_TRUSTED_PROXIES: expected comma-separated IP"):
+        GuardConfig.for_app("waitingroom", with_extra(settings, WR_TRUSTED_PROXIES=value))
 
 
 async def test_one_client_cannot_take_many_tickets(
