@@ -87,36 +87,49 @@ class TokenBucket:
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Addresses = Container[str]
+
+
+def parse_addresses(raw: str) -> Addresses:
+    """IP addresses and networks (``10.0.0.7``, ``10.0.0.0/8``, ``fd00::/8``) from
+    comma-separated entries, as ``*_TRUSTED_PROXIES`` and ``*_LIMIT_EXEMPT`` list them;
+    ``address in result`` takes the address as text (a peer, a hop of ``X-Forwarded-For``).
+    ValueError names the first entry that is neither an address nor a network.
+
+    Exact addresses alone give a frozenset, whose look-up is the cheapest there is: the poll
+    asks on every request. An IPv4 address also matches as IPv6 (``::ffff:10.1.2.3``, as a
+    dual-stack socket reports it)."""
+    networks = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if entry:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(entry) from None
+    exact = frozenset(form for n in networks if n.num_addresses == 1
+                      for form in _written_as(n.network_address))
+    if all(n.num_addresses == 1 for n in networks):
+        return exact
+    return AddressSet(networks, exact)
+
+
+def _written_as(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[str, ...]:
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip), f"::ffff:{ip}"
+    return (str(ip),)
 
 
 class AddressSet:
-    """IP addresses and networks (``10.0.0.7``, ``10.0.0.0/8``, ``fd00::/8``), as the
-    ``*_TRUSTED_PROXIES`` and ``*_LIMIT_EXEMPT`` settings list them. ``address in addresses``
-    takes the address as text (a peer, a hop of ``X-Forwarded-For``); text that is no IP address
-    is in no set, and an IPv4 address written as IPv6 (``::ffff:10.1.2.3``, as a dual-stack
-    socket reports it) counts as itself. Answers for addresses outside the exact list are
-    remembered (a bounded table), so a limited route pays one dict look-up per request."""
+    """Addresses and networks (see :func:`parse_addresses`); text that is no IP address is in
+    no set. Answers for addresses outside the exact list are remembered in a bounded table, so
+    a limited route pays one dict look-up per request."""
 
     MAX_REMEMBERED = 10_000
 
-    def __init__(self, networks: Iterable[IPNetwork]) -> None:
+    def __init__(self, networks: Iterable[IPNetwork], exact: frozenset[str]) -> None:
         self._networks = tuple(networks)
-        self._exact = frozenset(str(n.network_address) for n in self._networks
-                                if n.num_addresses == 1)
+        self._exact = exact
         self._seen: dict[str, bool] = {}
-
-    @classmethod
-    def parse(cls, raw: str) -> AddressSet:
-        """From comma-separated entries; ValueError names the first that is neither an
-        address nor a network."""
-        networks = []
-        for entry in (e.strip() for e in raw.split(",")):
-            if entry:
-                try:
-                    networks.append(ipaddress.ip_network(entry, strict=False))
-                except ValueError:
-                    raise ValueError(entry) from None
-        return cls(networks)
 
     def __bool__(self) -> bool:
         return bool(self._networks)
@@ -124,7 +137,7 @@ class AddressSet:
     def __contains__(self, address: object) -> bool:
         if address in self._exact:
             return True
-        if not self._networks or not isinstance(address, str):
+        if not isinstance(address, str):
             return False
         known = self._seen.get(address)
         if known is None:
@@ -148,8 +161,8 @@ class AddressSet:
 class GuardConfig:
     origins: frozenset[str]
     limits: Mapping[str, TokenBucket]
-    trusted_proxies: AddressSet
-    exempt: AddressSet
+    trusted_proxies: Addresses
+    exempt: Addresses
 
     @classmethod
     def for_app(cls, name: str, settings: Settings) -> GuardConfig:
@@ -173,10 +186,10 @@ class GuardConfig:
 GUARD_KEY = web.AppKey("guard", GuardConfig)
 
 
-def _addresses(settings: Settings, name: str, default: str) -> AddressSet:
+def _addresses(settings: Settings, name: str, default: str) -> Addresses:
     raw = settings.extra.get(name, default)
     try:
-        return AddressSet.parse(raw)
+        return parse_addresses(raw)
     except ValueError as exc:
         raise ConfigError(
             f"{name}: expected comma-separated IP addresses or networks (10.0.0.0/8), "
