@@ -122,24 +122,6 @@ def place(number: int, serving: int) -> tuple[int, int]:
     return (ahead + 1, ahead) if ahead > 0 else (1, 0)
 
 
-def eta_seconds(ahead: int, per_minute: float) -> int | None:
-    """Expected wait for the visitor after ``ahead`` others; None when nobody is admitted."""
-    if per_minute <= 0:
-        return None
-    return math.ceil((ahead + 1) * 60 / per_minute)
-
-
-def eta_rate(snap: RoomSnapshot) -> float:
-    """Admissions per minute to predict with: the measured rate, never above the knob.
-
-    The measured rate knows about a full ``max_active``; the knob knows about a change the
-    last minute has not seen yet. While every slot is taken, people get in only as sessions
-    end, which at the latest happens after ``session_ttl``.
-    """
-    band = _band(snap)
-    return band.expected if band else 0.0
-
-
 def _band(snap: RoomSnapshot) -> Rate | None:
     config = snap.config
     return rate_band(

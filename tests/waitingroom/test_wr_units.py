@@ -13,12 +13,11 @@ from wr_support import TARGET_URL
 
 from waitingroom import rooms
 from waitingroom.admission import Admitter
+from waitingroom.eta import rate_band
 from waitingroom.keys import RoomKeys
 from waitingroom.queue import (
     MAX_POLL_MS,
     MIN_POLL_MS,
-    eta_rate,
-    eta_seconds,
     place,
     poll_after_ms,
 )
@@ -182,10 +181,16 @@ def _snap(**changes) -> RoomSnapshot:
 
 
 def test_the_eta_rate_is_honest_about_measurements_and_full_rooms() -> None:
-    assert eta_rate(_snap()) == 600  # nothing measured yet: the knob
-    assert eta_rate(_snap(measured_per_minute=300.0)) == 300  # slower than the knob
-    assert eta_rate(_snap(measured_per_minute=900.0)) == 600  # the knob was just lowered
+    def rate(**changes: object) -> float:
+        snap = _snap(**changes)
+        band = rate_band(snap.config.admit_per_minute, snap.measured_per_minute,
+                         active=snap.active, max_active=snap.config.max_active,
+                         session_ttl=snap.config.session_ttl)
+        assert band is not None
+        return band.expected
+
+    assert rate() == 600  # nothing measured yet: the knob
+    assert rate(measured_per_minute=300.0) == 300  # slower than the knob
+    assert rate(measured_per_minute=900.0) == 600  # the knob was just lowered
     # Every slot taken: at worst one session per session_ttl ends, per slot.
-    assert eta_rate(_snap(active=100)) == 100 * 60 / 600
-    assert eta_seconds(0, 0) is None
-    assert eta_seconds(9, 600) == 1 and eta_seconds(599, 600) == 60
+    assert rate(active=100) == 100 * 60 / 600
