@@ -228,7 +228,8 @@ FROM hold
 """
 
 # All writes of a confirm, on the hold and seats locked above, with the seat-change notice;
-# its entries name the buyer too, for the processes' sold-seat shortcut (stream.SoldSeats).
+# it names the buyer too ("b", a key older processes ignore), for the processes' sold-seat
+# shortcut (stream.SoldSeats).
 CONFIRM_HOLD = """
 WITH booking AS (
     INSERT INTO bookings (event_id, visitor, hold_id, total) VALUES ($1, $2, $3, $4)
@@ -247,8 +248,8 @@ WITH booking AS (
 SELECT booking.id,
        (SELECT pg_notify($6, json_build_object(
             'e', $1::bigint,
-            's', json_agg(json_build_array(c.id, c.status, c.version, $2::text)
-                          ORDER BY c.id))::text)
+            's', json_agg(json_build_array(c.id, c.status, c.version) ORDER BY c.id),
+            'b', $2::text)::text)
         FROM sold c) IS NULL AS notified
 FROM booking
 """

@@ -156,18 +156,17 @@ class SeatHub:
         try:
             data = json.loads(payload)
             event_id = int(data["e"])
-            # [id, status, version], and the buyer after them in a confirm's notice.
-            seats = [(int(seat[0]), str(seat[1]), int(seat[2]), str(seat[3] or "")
-                      if len(seat) > 3 else "") for seat in data["s"]]
-        except (ValueError, KeyError, TypeError, IndexError):
+            seats = [(int(i), str(s), int(v)) for i, s, v in data["s"]]
+            buyer = str(data.get("b") or "")  # a confirm's notice names the buyer
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignoring malformed seat notice")
             return
-        for seat_id, status, version, buyer in seats:
+        for seat_id, status, version in seats:
             self.sold.note(event_id, seat_id, status, version, buyer)
         if event_id not in self._subs:
             return
         pending = self._pending.setdefault(event_id, {})
-        for seat_id, status, version, _ in seats:
+        for seat_id, status, version in seats:
             known = pending.get(seat_id)
             if known is None or known[1] < version:
                 pending[seat_id] = (status, version)

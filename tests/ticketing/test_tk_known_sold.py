@@ -5,6 +5,7 @@ listener connects again."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 
@@ -12,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from tk_helpers import Tk
 
 from ticketing.keys import HUB_KEY
-from ticketing.stream import SoldSeats
+from ticketing.stream import CHANNEL, SeatHub, SoldSeats
 
 
 def test_sold_seats_keep_the_newest_notice_per_seat() -> None:
@@ -31,6 +32,17 @@ def test_sold_seats_keep_the_newest_notice_per_seat() -> None:
     assert not sold.sold_to_others(1, "bob", [12])
     sold.forget([11])
     assert len(sold) == 0
+
+
+def test_the_hub_learns_buyers_from_a_confirms_notice_only() -> None:
+    hub = SeatHub("postgresql://unused", 0.05)  # never started: notices are handed in
+    # A confirm's notice: the seat entries as every notice has them, the buyer beside them
+    # (a key that processes of the previous version ignore).
+    hub._on_notice(None, 0, CHANNEL, json.dumps({"e": 7, "s": [[70, "sold", 3]], "b": "ann"}))
+    hub._on_notice(None, 0, CHANNEL, json.dumps({"e": 7, "s": [[71, "sold", 4]]}))
+    hub._on_notice(None, 0, CHANNEL, "not json")
+    assert hub.sold.sold_to_others(7, "bob", [70])
+    assert not hub.sold.sold_to_others(7, "bob", [71])  # no buyer named: not known
 
 
 async def _scrape_known_sold(tk: Tk) -> float:
