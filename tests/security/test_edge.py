@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from promtext import samples_of, value
 from yarl import URL
 
 from fairgate.config import Settings
@@ -31,10 +31,8 @@ async def _json_error(resp: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def _count(scrape: str, app: str) -> float:
-    labels = f'app="{app}",route="unmatched",status="4xx"'
-    found = re.search(r"^fairgate_http_request_duration_seconds_count\{" + labels + r"\} (\S+)$",
-                      scrape, flags=re.M)
-    return float(found.group(1)) if found else 0.0
+    return value(samples_of(scrape), "fairgate_http_request_duration_seconds_count",
+                 app=app, route="unmatched", status="4xx")
 
 
 @pytest.mark.parametrize(("app", "path", "wrong", "allowed"), [

@@ -11,7 +11,7 @@ import re
 
 import pytest
 from aiohttp.test_utils import TestServer
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import Samples, samples_of, value
 from tk_helpers import Tk
 
 ADMIN = "test-admin-token-0123456789abcdef"
@@ -39,16 +39,10 @@ async def test_every_admin_route_refuses_without_a_valid_token(
     assert await tk.db.fetchval("SELECT count(*) FROM events") == before
 
 
-async def _scrape(tk: Tk) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+async def _scrape(tk: Tk) -> Samples:
     async with tk.http.get(tk.url("/metrics")) as resp:
         assert resp.status == 200
-        text = await resp.text()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def _v(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+        return samples_of(await resp.text())
 
 
 async def test_metrics_and_event_lines_move_with_holds_and_confirms(
@@ -70,7 +64,7 @@ async def test_metrics_and_event_lines_move_with_holds_and_confirms(
     after = await _scrape(tk)
 
     def moved(name: str, **labels: str) -> float:
-        return _v(after, name, **labels) - _v(before, name, **labels)
+        return value(after, name, **labels) - value(before, name, **labels)
 
     assert moved("ticketing_holds_total", status="201") == 2
     assert moved("ticketing_holds_total", status="409") == 1
@@ -82,7 +76,7 @@ async def test_metrics_and_event_lines_move_with_holds_and_confirms(
     assert moved("ticketing_lock_wait_seconds_count", op="confirm") == 2
     assert moved("fairgate_http_request_duration_seconds_count", app="ticketing",
                  route="api_hold", status="2xx") == 2
-    assert _v(after, "fairgate_pg_pool_connections", app="ticketing", pool="primary",
+    assert value(after, "fairgate_pg_pool_connections", app="ticketing", pool="primary",
               state="max") > 0
 
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "fairgate.events"]

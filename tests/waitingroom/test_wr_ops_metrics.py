@@ -10,22 +10,14 @@ import logging
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import Samples, samples_of, value
 from wr_support import base_url, join, make_room, status
 
 
-async def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+async def scrape(client: TestClient) -> Samples:
     resp = await client.get("/metrics")
     assert resp.status == 200 and resp.content_type == "text/plain"
-    samples = {}
-    for family in text_string_to_metric_families(await resp.text()):
-        for s in family.samples:
-            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return samples
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    return samples_of(await resp.text())
 
 
 async def test_metrics_move_with_traffic(
