@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from fairgate.web import Conflict, ValidationFailed
 
 from . import queries
 from .db import Connection, run_read, run_write
-from .errors import EventNotFound
+from .errors import DatabaseUnavailable, EventNotFound
 from .tuning import Tuning
+
+log = logging.getLogger(__name__)
 
 ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -144,10 +147,30 @@ async def create_event(pool: asyncpg.Pool, tuning: Tuning, new: NewEvent) -> int
         return event_id
 
     try:
-        return await run_write(pool, tuning, work)
+        event_id = await run_write(pool, tuning, work)
     except UniqueViolationError:
         raise Conflict("An event already sells seats for this room.",
                        code="room_taken") from None
+    await refresh_seat_statistics(pool, tuning)
+    return event_id
+
+
+async def refresh_seat_statistics(pool: asyncpg.Pool, tuning: Tuning) -> None:
+    """ANALYZE the seats table after an event added its rows.
+
+    Each pooled connection keeps the plan PostgreSQL chose for a prepared statement until the
+    table's statistics change. Plans chosen while the table was small scan all of it for a
+    hold's two seats; with an event's thousands of new rows, that was one full scan of the
+    seats table per statement, until autovacuum got round to an analyze (a minute or more).
+    Fresh statistics replace those plans at once with index look-ups.
+
+    SKIP_LOCKED: when autovacuum is working on the table, it analyzes it itself and this
+    returns at once. A failure is logged, never reported to the caller: the event exists.
+    """
+    try:
+        await run_read(pool, tuning, lambda c: c.execute(queries.ANALYZE_SEATS))
+    except (asyncpg.PostgresError, DatabaseUnavailable) as exc:
+        log.warning("seat statistics not refreshed: %s", exc)
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:

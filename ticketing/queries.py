@@ -25,6 +25,8 @@ FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
      AS s(section, row_label, number, label, price)
 """
 
+ANALYZE_SEATS = "ANALYZE (SKIP_LOCKED) seats"
+
 EVENT_COLUMNS = """
 e.id, e.name, e.room, e.per_visitor_limit, e.hold_ttl_s, e.currency,
 e.sale_starts_at, e.sale_ends_at, e.created_at

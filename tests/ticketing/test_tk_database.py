@@ -16,8 +16,10 @@ from aiohttp.test_utils import TestServer
 from tk_helpers import Tk, tk_settings_for
 
 from fairgate.embedded import Backends, free_port
+from ticketing import events, queries
 from ticketing.app import create_app
 from ticketing.db import available_migrations, migrate
+from ticketing.tuning import Tuning
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,3 +147,44 @@ def test_cli_bad_configuration_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0
     assert "DATABASE_URL" in done.stderr
+
+
+async def test_a_new_event_replaces_plans_made_when_the_seats_table_was_small(
+    backends: Backends, db: asyncpg.Pool
+) -> None:
+    """A plan PostgreSQL cached for a hold's seat lock while the table held a few seats scans
+    the whole table. Creating an event refreshes the statistics, so the next hold looks its
+    seats up by key instead of reading every seat of every event."""
+    name = f"tk_stats_{secrets.token_hex(4)}"
+    await db.execute(f'CREATE DATABASE "{name}"')
+    url = urlsplit(backends.database_url)._replace(path=f"/{name}").geturl()
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    conn = await asyncpg.connect(url)
+    tuning = Tuning()
+
+    def layout(rows: int) -> events.NewEvent:
+        return events.parse_new_event({
+            "name": f"Stats {rows}", "room": f"stats{rows}", "per_visitor_limit": 4,
+            "sections": [{"name": "A", "rows": rows, "seats_per_row": 100, "price": 100}],
+        })
+
+    async def seat_lock_plan() -> str:
+        rows = await conn.fetch("EXPLAIN EXECUTE lock_seats(1, 'v', 'k', ARRAY[5, 6])")
+        return "\n".join(r[0] for r in rows)
+
+    try:
+        await migrate(conn)
+        await events.create_event(pool, tuning, layout(1))
+        # The plan a pooled connection keeps once a statement has run a few times.
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE lock_seats AS {queries.LOCK_SEATS_FOR_HOLD}")
+        assert "Seq Scan on seats" in await seat_lock_plan()  # 100 seats: reading all is cheapest
+
+        await events.create_event(pool, tuning, layout(100))  # 10,000 seats more
+        plan = await seat_lock_plan()
+        assert "Seq Scan on seats" not in plan, plan
+        assert "seats_pkey" in plan, plan
+    finally:
+        await conn.close()
+        await pool.close()
+        await db.execute(f'DROP DATABASE "{name}"')
