@@ -96,7 +96,13 @@ RETURNING token_id
 # Opens every write transaction: BEGIN and its lock timeout in one simple-query round trip.
 # SET LOCAL ends with the transaction, so nothing leaks into the next user of the connection
 # (and it works behind PgBouncer in transaction mode). Formatted with an int, never user input.
-BEGIN_WRITE = "BEGIN; SET LOCAL lock_timeout = '{lock_timeout_ms:d}ms'"
+# Every write transaction uses each statement's generic plan, kept by its connection. Left to
+# choose (plan_cache_mode = auto), PostgreSQL planned PLACE_HOLD anew on every call: its
+# estimate for "id = ANY($n)" (10 rows) prices the generic plan above a custom one for 1-4
+# seats, and planning its CTEs cost more than running them. Statistics stay fresh where it
+# matters: creating an event analyzes the seats table (events.refresh_seat_statistics).
+BEGIN_WRITE = ("BEGIN; SET LOCAL lock_timeout = '{lock_timeout_ms:d}ms'; "
+               "SET LOCAL plan_cache_mode = force_generic_plan")
 
 # Appended to BEGIN_WRITE by a hold: the lock of one buyer in one event (a transaction-scoped
 # advisory lock on a 64-bit hash of both, holds.buyer_lock_key), taken before any seat lock and
