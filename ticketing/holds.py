@@ -34,8 +34,8 @@ from .errors import (
     SeatsNotInEvent,
     SeatsUnavailable,
 )
-from .metrics import KNOWN_SOLD, LOCK_WAIT
-from .stream import CHANNEL, SoldSeats, notify_seats
+from .metrics import KNOWN_SOLD, LOCK_WAIT, PEEKS
+from .stream import CHANNEL, KnownSeats, notify_seats
 from .tuning import Tuning
 
 log = logging.getLogger(__name__)
@@ -97,29 +97,32 @@ async def place_hold(
     visitor: str,
     seat_ids: list[int],
     idempotency_key: str | None,
-    sold: SoldSeats,
+    known: KnownSeats,
 ) -> Outcome:
     """Hold all of ``seat_ids`` for ``visitor`` or none of them.
 
-    Seats this process knows were sold to others are refused at once (``sold``, fed by the
-    seat notices). Then a lock-free look (PEEK_HOLD) answers retries and requests for seats
-    already gone; everything else is decided in one transaction under the buyer and seat locks.
+    Seats this process knows were sold to others are refused at once (``known``, fed by the
+    seat notices). When a notice said any of the seats is taken, a lock-free look (PEEK_HOLD)
+    answers retries and requests for seats already gone. Everything else is decided in one
+    transaction under the buyer and seat locks, which answers those cases the same way.
     """
     check_sale_window(event)
     event_id = event["id"]
-    if sold.sold_to_others(event_id, visitor, seat_ids):
+    if known.sold_to_others(event_id, visitor, seat_ids):
         KNOWN_SOLD.inc()
         raise SeatsUnavailable(seat_ids=seat_ids)
     fingerprint = ",".join(map(str, seat_ids))
 
-    peek = await run_read(pool, tuning, lambda c: c.fetchrow(
-        queries.PEEK_HOLD, event_id, visitor, idempotency_key, seat_ids))
-    first = _first_answer(peek, fingerprint)
-    if first is not None:
-        return first
-    _check_seats_exist(event_id, seat_ids, peek["ids"], peek["event_ids"])
-    if peek["taken_ids"]:
-        raise SeatsUnavailable(seat_ids=list(peek["taken_ids"]))
+    if known.any_taken(seat_ids):
+        PEEKS.inc()
+        peek = await run_read(pool, tuning, lambda c: c.fetchrow(
+            queries.PEEK_HOLD, event_id, visitor, idempotency_key, seat_ids))
+        first = _first_answer(peek, fingerprint)
+        if first is not None:
+            return first
+        _check_seats_exist(event_id, seat_ids, peek["ids"], peek["event_ids"])
+        if peek["taken_ids"]:
+            raise SeatsUnavailable(seat_ids=list(peek["taken_ids"]))
 
     async def work(conn: Connection) -> Outcome:
         # 1. The buyer's own lock was taken with BEGIN (``lock_key`` below): parallel requests
@@ -277,7 +280,7 @@ async def _own_hold(conn: Connection, hold_id: int, room: str, visitor: str) -> 
 
 async def cancel_booking(
     pool: asyncpg.Pool, tuning: Tuning, booking_id: int, room: str, visitor: str,
-    sold: SoldSeats,
+    known: KnownSeats,
 ) -> dict[str, Any]:
     """Cancel a booking and free its seats. Cancelling twice answers the same."""
     freed: list[int] = []
@@ -296,7 +299,7 @@ async def cancel_booking(
 
     result = await run_write(pool, tuning, work)
     # Committed: this process's next hold on these seats must not wait for the notice.
-    sold.forget(freed)
+    known.forget(freed)
     log.info("booking %d cancelled", booking_id)
     return result
 

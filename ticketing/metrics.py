@@ -24,7 +24,11 @@ CONFIRMS = Counter("ticketing_confirms_total", "Confirm requests answered, by st
                    ["status"])
 KNOWN_SOLD = Counter(
     "ticketing_holds_known_sold_total",
-    "Holds refused without a query: every seat known sold to another buyer (stream.SoldSeats)",
+    "Holds refused without a query: every seat known sold to another buyer (stream.KnownSeats)",
+)
+PEEKS = Counter(
+    "ticketing_holds_peeked_total",
+    "Holds that first took the lock-free look, a notice having said a seat was taken",
 )
 ENTRIES = Counter("ticketing_entries_total",
                   "Admission tokens presented for a session, by status", ["status"])

@@ -116,7 +116,8 @@ LOCK_BUYER = "; SELECT pg_advisory_xact_lock({key:d})"
 # visible with it. When seats are already gone (a crowd on a few hot seats) the answer is 409 at
 # once, as true at that snapshot as it would be under the lock, and nobody queues on the seat
 # locks; only requests that may succeed go on to LOCK_BUYER and LOCK_SEATS_FOR_HOLD, which
-# decide again under the locks.
+# decide again under the locks. Taken only when a seat notice said one of the seats was held or
+# sold (stream.KnownSeats); otherwise it would be a round trip that finds nothing.
 PEEK_HOLD = """
 WITH answer AS (
     SELECT fingerprint, status, body::text AS body FROM idempotency_keys
@@ -237,7 +238,7 @@ FROM hold
 
 # All writes of a confirm, on the hold and seats locked above, with the seat-change notice;
 # it names the buyer too ("b", a key older processes ignore), for the processes' sold-seat
-# shortcut (stream.SoldSeats).
+# shortcut (stream.KnownSeats).
 CONFIRM_HOLD = """
 WITH booking AS (
     INSERT INTO bookings (event_id, visitor, hold_id, total) VALUES ($1, $2, $3, $4)

@@ -44,25 +44,34 @@ async def notify_seats(conn: asyncpg.Connection, event_id: int, rows: list[async
         await conn.execute(queries.NOTIFY, CHANNEL, payload)
 
 
-class SoldSeats:
-    """Seats this process knows are sold, and to whom, learnt from the seat notices: a hold that
-    asks only for seats sold to other buyers is refused (409) without a query. After the last
-    seats of a hot section go, the crowd still clicking on them costs PostgreSQL nothing.
+class KnownSeats:
+    """Seats this process knows are taken, learnt from the seat notices: held (by whom the
+    notice does not say) or sold (to whom a confirm's notice says). Two shortcuts of a hold:
+
+    * ``sold_to_others``: every seat asked for is known sold, in that event, to another buyer.
+      The hold is refused (409) without a query; after the last seats of a hot section go, the
+      crowd still clicking on them costs PostgreSQL nothing.
+    * ``any_taken``: whether any seat asked for is known held or sold. Only then does a hold
+      first take the lock-free look (PEEK_HOLD) that refuses without locks; for seats nobody
+      else took it would be a round trip that finds nothing. The locking transaction decides
+      every case the look decides, the same way, so skipping it changes the cost, not the
+      answer.
 
     Positive knowledge only, and only what the listener saw. A seat enters with the notice of the
-    confirm that sold it (which names the buyer) and leaves with its next notice (a cancel frees
-    it); a cancel in this process forgets its seats at once. Everything is forgotten whenever
-    the listener connects again, as notices may have been missed meanwhile. So a seat sold a
-    moment ago elsewhere may not be known yet (the hold then asks PostgreSQL, as without this),
-    and a seat freed elsewhere is still known as sold for the notice's delay, a few
-    milliseconds: the answer a look that much earlier would have given.
+    hold or confirm that took it and leaves with its next notice (a release, expiry or cancel
+    frees it); a cancel in this process forgets its seats at once. Everything is forgotten
+    whenever the listener connects again, as notices may have been missed meanwhile. So a seat
+    taken a moment ago elsewhere may not be known yet (the hold then goes to PostgreSQL, whose
+    locks decide), and a seat freed elsewhere is still known as taken for the notice's delay, a
+    few milliseconds: the answer a look that much earlier would have given.
     """
 
     # Known seats kept at most; past this the set starts again (it is only a shortcut).
     MAX_SEATS = 1_000_000
 
     def __init__(self) -> None:
-        self._seats: dict[int, tuple[int, int, str]] = {}  # seat -> (event, version, buyer)
+        # seat -> (event, version, buyer); the buyer is "" while the seat is only held.
+        self._seats: dict[int, tuple[int, int, str]] = {}
 
     def __len__(self) -> int:
         return len(self._seats)
@@ -71,10 +80,10 @@ class SoldSeats:
         known = self._seats.get(seat_id)
         if known is not None and known[1] >= version:
             return  # an older notice than the one already seen
-        if status == "sold" and buyer:
+        if status == "held" or status == "sold":
             if known is None and len(self._seats) >= self.MAX_SEATS:
                 self._seats.clear()
-            self._seats[seat_id] = (event_id, version, buyer)
+            self._seats[seat_id] = (event_id, version, buyer if status == "sold" else "")
         elif known is not None:
             del self._seats[seat_id]
 
@@ -92,9 +101,17 @@ class SoldSeats:
         seats = self._seats
         for seat_id in seat_ids:
             known = seats.get(seat_id)
-            if known is None or known[0] != event_id or known[2] == visitor:
+            if known is None or known[0] != event_id or not known[2] or known[2] == visitor:
                 return False
         return True
+
+    def any_taken(self, seat_ids: list[int]) -> bool:
+        """Whether a notice said that any one of ``seat_ids`` was held or sold."""
+        seats = self._seats
+        for seat_id in seat_ids:
+            if seat_id in seats:
+                return True
+        return False
 
 
 class Subscription:
@@ -117,7 +134,7 @@ class SeatHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
         self.messages_sent = 0
-        self.sold = SoldSeats()
+        self.known = KnownSeats()
 
     async def start(self) -> None:
         """Start listening; returns once the LISTEN is in place (or after a short wait)."""
@@ -162,7 +179,7 @@ class SeatHub:
             log.warning("ignoring malformed seat notice")
             return
         for seat_id, status, version in seats:
-            self.sold.note(event_id, seat_id, status, version, buyer)
+            self.known.note(event_id, seat_id, status, version, buyer)
         if event_id not in self._subs:
             return
         pending = self._pending.setdefault(event_id, {})
@@ -208,7 +225,7 @@ class SeatHub:
             try:
                 conn = await asyncpg.connect(self._url)
                 conn.add_termination_listener(lambda _c, ev=lost: ev.set())
-                self.sold.clear()  # what was sold while nobody listened is not known
+                self.known.clear()  # what changed while nobody listened is not known
                 await conn.add_listener(CHANNEL, self._on_notice)
                 self._listening.set()
                 if not first:
@@ -220,7 +237,7 @@ class SeatHub:
                 log.warning("seat listener cannot connect (%s); retrying in %.1fs",
                             exc.__class__.__name__, delay)
             finally:
-                self.sold.clear()  # notices may go missing from now until the next LISTEN
+                self.known.clear()  # notices may go missing from now until the next LISTEN
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(OSError, asyncpg.PostgresError,
                                              asyncpg.InterfaceError):

@@ -229,7 +229,7 @@ async def api_hold(request: web.Request) -> web.Response:
                                     tuning.max_seats_per_request)
     key = holds.check_idempotency_key(request.headers.get("Idempotency-Key"))
     outcome = await holds.place_hold(request.app[POOL_KEY], tuning, event, session.visitor,
-                                     seat_ids, key, request.app[HUB_KEY].sold)
+                                     seat_ids, key, request.app[HUB_KEY].known)
     return web.json_response(outcome.body, status=outcome.status)
 
 
@@ -273,5 +273,5 @@ async def api_cancel(request: web.Request) -> web.Response:
     app = request.app
     result = await holds.cancel_booking(app[POOL_KEY], app[TUNING_KEY],
                                         _int_param(request, "booking"), session.room,
-                                        session.visitor, app[HUB_KEY].sold)
+                                        session.visitor, app[HUB_KEY].known)
     return web.json_response(result)
