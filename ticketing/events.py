@@ -165,12 +165,15 @@ async def refresh_seat_statistics(pool: asyncpg.Pool, tuning: Tuning) -> None:
     Fresh statistics replace those plans at once with index look-ups.
 
     SKIP_LOCKED: when autovacuum is working on the table, it analyzes it itself and this
-    returns at once. A failure is logged, never reported to the caller: the event exists.
+    returns at once. A failure (an error, a lost connection, no free pooled connection, the
+    command timeout) is logged, never reported to the caller: the event exists, and autovacuum
+    analyzes the table later.
     """
     try:
         await run_read(pool, tuning, lambda c: c.execute(queries.ANALYZE_SEATS))
-    except (asyncpg.PostgresError, DatabaseUnavailable) as exc:
-        log.warning("seat statistics not refreshed: %s", exc)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseUnavailable,
+            TimeoutError) as exc:
+        log.warning("seat statistics not refreshed: %s: %s", exc.__class__.__name__, exc)
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestServer
 from tk_helpers import Tk, tk_settings_for
 
@@ -188,3 +190,13 @@ async def test_a_new_event_replaces_plans_made_when_the_seats_table_was_small(
         await conn.close()
         await pool.close()
         await db.execute(f'DROP DATABASE "{name}"')
+
+
+async def test_statistics_that_cannot_be_refreshed_do_not_fail_the_event(
+    backends: Backends, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = await asyncpg.create_pool(backends.database_url, min_size=0, max_size=1)
+    await pool.close()  # every acquire now fails
+    with caplog.at_level(logging.WARNING, logger="ticketing.events"):
+        await events.refresh_seat_statistics(pool, Tuning())
+    assert "seat statistics not refreshed" in caplog.text
