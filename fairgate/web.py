@@ -147,12 +147,8 @@ _HTTP_CODES = {
 
 
 def wants_json(request: web.Request) -> bool:
-    path = request.path
-    return (
-        path.startswith("/api/")
-        or path.startswith("/admin/api/")
-        or "application/json" in request.headers.get("Accept", "")
-    )
+    return (request.path.startswith(API_PREFIXES)
+            or "application/json" in request.headers.get("Accept", ""))
 
 
 def _http_error_json(exc: web.HTTPException) -> web.Response:
@@ -173,7 +169,16 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# The answers of the JSON APIs (paths under API_PREFIXES): nothing in them is ever a page, so
+# a browser that opens one as a document may load nothing at all. Shorter, too: 130 bytes less
+# on every status poll.
+API_SECURITY_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+API_PREFIXES = ("/api/", "/admin/api/")
 _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
+_API_SECURITY_ITEMS = tuple(API_SECURITY_HEADERS.items())
 
 # Latency tallies per (app, route, status class), shared by the edges of one route (GET and HEAD).
 # ``labels()`` takes a lock and builds a key on every call, and ``observe()`` two more locks,
@@ -190,10 +195,11 @@ def _latency_tally(app_name: str, route: str, status: int) -> tally.HistogramTal
     return counted
 
 
-def edge(app: web.Application, route: str, handler: Handler) -> Handler:
-    """``handler`` behind the outermost layer of both apps: JSON errors, security headers,
-    request latency, the request guard (``fairgate.guard``: cross-site writes, per-client
-    limits) and the scheme a trusted proxy reports (``fairgate.proxies``).
+def edge(app: web.Application, route: str, handler: Handler, *, api: bool = False) -> Handler:
+    """``handler`` behind the outermost layer of both apps: JSON errors, security headers
+    (the API set when ``api``, for a route under API_PREFIXES), request latency, the request
+    guard (``fairgate.guard``: cross-site writes, per-client limits) and the scheme a trusted
+    proxy reports (``fairgate.proxies``).
 
     Every route is wrapped when it is registered (:func:`add_routes`) rather than the app
     having a middleware: with any middleware, aiohttp adds one of its own and two coroutine
@@ -205,6 +211,7 @@ def edge(app: web.Application, route: str, handler: Handler) -> Handler:
     guard = app[GUARD_KEY]
     trusted = guard.trusted_proxies
     bucket = guard.limits.get(route)
+    security = _API_SECURITY_ITEMS if api else _SECURITY_ITEMS
     tallies: dict[int, tally.HistogramTally] = {}
 
     def observe(status: int, started: float) -> None:
@@ -226,7 +233,7 @@ def edge(app: web.Application, route: str, handler: Handler) -> Handler:
         except web.HTTPException as exc:
             if exc.status < 400 or not wants_json(request):
                 observe(exc.status, started)
-                for name, value in _SECURITY_ITEMS:
+                for name, value in security:
                     exc.headers.setdefault(name, value)
                 raise
             response = _http_error_json(exc)
@@ -241,7 +248,7 @@ def edge(app: web.Application, route: str, handler: Handler) -> Handler:
         observe(response.status, started)
         if not response.prepared:
             headers = response.headers
-            for name, value in _SECURITY_ITEMS:
+            for name, value in security:
                 headers.setdefault(name, value)
         return response
 
@@ -256,8 +263,8 @@ def add_routes(app: web.Application, routes: Iterable[web.RouteDef]) -> None:
         name = route.kwargs.get("name")
         if not name:
             raise ValueError(f"route {route.method} {route.path} has no name")
-        wrapped.append(web.RouteDef(route.method, route.path,
-                                    edge(app, name, route.handler), route.kwargs))
+        handler = edge(app, name, route.handler, api=route.path.startswith(API_PREFIXES))
+        wrapped.append(web.RouteDef(route.method, route.path, handler, route.kwargs))
     app.router.add_routes(wrapped)
 
 

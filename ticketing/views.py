@@ -14,7 +14,7 @@ from aiohttp import web
 from fairgate.i18n import pick_language
 from fairgate.tokens import TICKET_MAX_AGE_S, TokenError
 from fairgate.web import (
-    SECURITY_HEADERS,
+    API_SECURITY_HEADERS,
     SETTINGS_KEY,
     SIGNER_KEY,
     ApiError,
@@ -189,7 +189,7 @@ async def api_seat_stream(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache, no-transform",
         "X-Accel-Buffering": "no",
-        **SECURITY_HEADERS,
+        **API_SECURITY_HEADERS,
     })
     changes: list[dict[str, Any]] = []
     try:

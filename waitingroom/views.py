@@ -10,7 +10,7 @@ from aiohttp import hdrs, web
 
 from fairgate.i18n import pick_language
 from fairgate.tokens import TICKET_MAX_AGE_S
-from fairgate.web import SECURITY_HEADERS, ApiError, read_json, render
+from fairgate.web import API_SECURITY_HEADERS, ApiError, read_json, render
 
 from . import failopen, pow
 from .appkeys import QUEUE_KEY
@@ -79,7 +79,8 @@ async def join(request: web.Request) -> web.Response:
 
 
 # The waiting visitor's answer, with every header the edge would add already in place.
-_WAITING_HEADERS = {"Content-Type": _JSON_TYPE, "Cache-Control": "no-store", **SECURITY_HEADERS}
+_WAITING_HEADERS = {"Content-Type": _JSON_TYPE, "Cache-Control": "no-store",
+                    **API_SECURITY_HEADERS}
 
 
 async def status(request: web.Request) -> web.Response:

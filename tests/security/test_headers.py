@@ -1,4 +1,5 @@
-"""Security headers on every HTML page of both apps, and pages without inline script."""
+"""Security headers on every HTML page of both apps, pages without inline script, and the
+stricter set on the JSON APIs' answers."""
 
 from __future__ import annotations
 
@@ -81,3 +82,41 @@ async def test_ticketing_pages(start_tk, settings, admin_headers, room_name) -> 
     for label, (path, headers) in pages.items():
         resp = await tk.get(path, headers=headers, allow_redirects=False)
         await _check_page(resp, label)
+
+
+def _check_api(resp: ClientResponse, label: str) -> None:
+    """A JSON answer is never a page: opened as a document, it may load nothing at all."""
+    h = resp.headers
+    assert resp.content_type in ("application/json", "text/event-stream"), label
+    assert _directives(h.get("Content-Security-Policy", "")) == {
+        "default-src": ["'none'"], "frame-ancestors": ["'none'"]}, label
+    assert h.get("X-Content-Type-Options") == "nosniff", label
+    assert h.get("Referrer-Policy") == "no-referrer", label
+    assert h.get("X-Frame-Options") == "DENY", label
+
+
+async def test_api_answers_of_both_apps(start_wr, start_tk, admin_headers, room_name) -> None:
+    wr = await start_wr()
+    await make_room(wr, room_name, admin_headers)
+    joined = await wr.post(f"/api/rooms/{room_name}/join", json={})
+    assert joined.status == 200
+    ticket = (await joined.json())["ticket"]
+    answers = {
+        "join": joined,
+        "status (the poll's own path)": await wr.get(
+            f"/api/rooms/{room_name}/status", headers={"X-Queue-Ticket": ticket}),
+        "status without a ticket (an error)": await wr.get(f"/api/rooms/{room_name}/status"),
+        "admin room": await wr.get(f"/admin/api/rooms/{room_name}", headers=admin_headers),
+    }
+    tk = await start_tk()
+    event_id = await make_event(tk, room_name + "-tk", admin_headers)
+    answers |= {
+        "seat map": await tk.get(f"/api/events/{event_id}/seats"),
+        "hold without a session (an error)": await tk.post(
+            f"/api/events/{event_id}/holds", json={"seat_ids": [1]}),
+        "admin report": await tk.get(f"/admin/api/events/{event_id}/report",
+                                     headers=admin_headers),
+    }
+    for label, resp in answers.items():
+        _check_api(resp, label)
+        resp.release()
