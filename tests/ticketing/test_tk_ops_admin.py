@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestServer
 from promtext import Samples, samples_of, value
 from tk_helpers import Tk
 
+from ticketing.keys import HUB_KEY
+
 ADMIN = "test-admin-token-0123456789abcdef"
 EVENT_BODY = {"per_visitor_limit": 4, "hold_ttl_s": 300,
               "sections": [{"name": "A", "rows": 1, "seats_per_row": 4, "price": 2500}]}
@@ -46,7 +48,7 @@ async def _scrape(tk: Tk) -> Samples:
 
 
 async def test_metrics_and_event_lines_move_with_holds_and_confirms(
-    tk: Tk, caplog: pytest.LogCaptureFixture
+    tk: Tk, tk_server: TestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="fairgate.events")
     event = await tk.create_event()
@@ -54,6 +56,14 @@ async def test_metrics_and_event_lines_move_with_holds_and_confirms(
     alice, bob = await tk.session(event.room), await tk.session(event.room)
     status, first = await tk.hold(event, alice, event.seat_ids[:2])
     assert status == 201
+    # Once the hold's seat notice has arrived, a hold on those seats looks before it locks.
+    known = tk_server.app[HUB_KEY].known
+    for _ in range(200):
+        if known.any_taken(event.seat_ids[1:2]):
+            break
+        await asyncio.sleep(0.025)
+    else:
+        raise AssertionError("the hold's seat notice did not arrive")
     status, _ = await tk.hold(event, bob, event.seat_ids[1:3])
     assert status == 409
     status, second = await tk.hold(event, alice, event.seat_ids[4:5])
