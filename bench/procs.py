@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -96,11 +97,36 @@ class Stack:
 
 
 @contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (``timeout``, a CI job cancelled, ``kill``) ends the run the way Ctrl-C does:
+    through every ``finally``, so the servers a benchmark started stop with it instead of
+    running on and loading the machine for the next run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def stack(*, need_postgres: bool = True) -> Iterator[Stack]:
     """Real servers: the configured REDIS_URL/DATABASE_URL, or private embedded ones.
 
     ``need_postgres=False`` skips PostgreSQL for benchmarks of the waiting room alone.
     """
+    with exit_on_sigterm():
+        yield from _stack(need_postgres)
+
+
+def _stack(need_postgres: bool) -> Iterator[Stack]:
     data_dir = Path(tempfile.mkdtemp(prefix="fairgate-bench-"))
     backends = ensure_backends(
         data_dir, os.environ.get("REDIS_URL") or None, os.environ.get("DATABASE_URL") or None,
@@ -112,6 +138,10 @@ def stack(*, need_postgres: bool = True) -> Iterator[Stack]:
         yield s
         finished = True
     finally:
+        if threading.current_thread() is threading.main_thread():
+            # Ctrl-C reaches bench.run and this process at once, and bench.run then sends
+            # SIGTERM too: nothing may cut the clean-up short (exit_on_sigterm restores it).
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         s.close()
         # The servers' data (PostgreSQL's alone is 40-200 MB) goes with them; after a failure
         # their logs stay for a look.

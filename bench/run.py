@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import procs
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results"
@@ -27,6 +29,8 @@ IMG = ROOT / "docs" / "img"
 MODULES = ("waitingroom", "holds", "locks", "scenarios")
 # Generous: each benchmark stops by itself well before this.
 TIMEOUT_S = 900
+# How long a stopped module may take to stop its servers (PostgreSQL's shutdown included).
+STOP_GRACE_S = 60
 
 
 def results_path(name: str, quick: bool) -> Path:
@@ -42,15 +46,32 @@ def run_module(name: str, quick: bool) -> dict[str, Any]:
            "--json", str(results_path(name, quick))]
     print(f"== {' '.join(['python', *cmd[1:]])}", flush=True)
     started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT)
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, timeout=TIMEOUT_S)
+        returncode = proc.wait(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        _stop(proc)
         print(f"== {module}: did not finish within {TIMEOUT_S} s", flush=True)
         return {"status": "timeout", "elapsed_s": TIMEOUT_S}
+    except BaseException:  # Ctrl-C or SIGTERM of this run: the module stops its servers first
+        _stop(proc)
+        raise
     elapsed = time.perf_counter() - started
-    status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
+    status = "ok" if returncode == 0 else f"failed (exit {returncode})"
     print(f"== {module}: {status} in {elapsed:.0f} s", flush=True)
-    return {"status": status, "elapsed_s": elapsed, "returncode": proc.returncode}
+    return {"status": status, "elapsed_s": elapsed, "returncode": returncode}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a benchmark module with SIGTERM, so that it stops the servers it started
+    (procs.exit_on_sigterm); SIGKILL only when it does not end within STOP_GRACE_S."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def load(name: str, quick: bool) -> dict[str, Any] | None:
@@ -229,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--charts-only", action="store_true",
                         help="redraw the charts from the existing results")
     args = parser.parse_args(argv)
+    with procs.exit_on_sigterm():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     outcome: dict[str, Any] = {}
     if not args.charts_only:
