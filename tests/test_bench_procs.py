@@ -1,0 +1,57 @@
+"""A benchmark stopped with SIGTERM stops the servers it started (bench.procs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+import sys, time
+from bench import procs
+with procs.stack(need_postgres=False) as stack:
+    hello = stack.start("hello", "bench.hello", serve=False)
+    print(hello.popen.pid, stack.backends.redis_url, flush=True)
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_sigterm_stops_the_servers_of_a_benchmark() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    with subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            line = proc.stdout.readline() if proc.stdout else ""
+            assert line, proc.stderr.read() if proc.stderr else "no output"
+            hello_pid = int(line.split()[0])
+            redis_address = line.split()[1].removeprefix("redis://").split("/")[0]
+            redis_pids = [int(p) for p in subprocess.run(
+                ["pgrep", "-f", f"redis-server {redis_address}"],
+                capture_output=True, text=True).stdout.split()]
+            assert _alive(hello_pid) and redis_pids
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 128 + signal.SIGTERM
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+            _alive(hello_pid) or any(_alive(p) for p in redis_pids)):
+        time.sleep(0.1)
+    assert not _alive(hello_pid), "the app server was left running"
+    assert not any(_alive(p) for p in redis_pids), "Redis was left running"
