@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fairgate.embedded import Backends, ensure_backends, free_port
 
@@ -80,13 +81,7 @@ class Stack:
         return proc
 
     def stop(self, proc: Proc) -> None:
-        if proc.popen.poll() is None:
-            proc.popen.send_signal(signal.SIGINT)
-            try:
-                proc.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.popen.kill()
-                proc.popen.wait()
+        end_process(proc.popen, signal.SIGINT, grace_s=10)
         if proc in self.procs:
             self.procs.remove(proc)
 
@@ -94,6 +89,18 @@ class Stack:
         for proc in list(self.procs):
             self.stop(proc)
         self.backends.stop()
+
+
+def end_process(popen: subprocess.Popen[Any], sig: int, *, grace_s: float) -> None:
+    """Ask ``popen`` to end with ``sig`` (so it can clean up after itself); SIGKILL when it
+    has not ended within ``grace_s``."""
+    if popen.poll() is None:
+        popen.send_signal(sig)
+    try:
+        popen.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +30,8 @@ IMG = ROOT / "docs" / "img"
 MODULES = ("waitingroom", "holds", "locks", "scenarios")
 # Generous: each benchmark stops by itself well before this.
 TIMEOUT_S = 900
-# How long a stopped module may take to stop its servers (PostgreSQL's shutdown included).
+# How long a module ended with SIGTERM (it then stops its servers: procs.exit_on_sigterm)
+# may take, PostgreSQL's shutdown included, before SIGKILL.
 STOP_GRACE_S = 60
 
 
@@ -50,28 +52,17 @@ def run_module(name: str, quick: bool) -> dict[str, Any]:
     try:
         returncode = proc.wait(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        procs.end_process(proc, signal.SIGTERM, grace_s=STOP_GRACE_S)
         print(f"== {module}: did not finish within {TIMEOUT_S} s", flush=True)
         return {"status": "timeout", "elapsed_s": TIMEOUT_S}
     except BaseException:  # Ctrl-C or SIGTERM of this run: the module stops its servers first
-        _stop(proc)
+        procs.end_process(proc, signal.SIGTERM, grace_s=STOP_GRACE_S)
         raise
     elapsed = time.perf_counter() - started
     status = "ok" if returncode == 0 else f"failed (exit {returncode})"
     print(f"== {module}: {status} in {elapsed:.0f} s", flush=True)
     return {"status": status, "elapsed_s": elapsed, "returncode": returncode}
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """End a benchmark module with SIGTERM, so that it stops the servers it started
-    (procs.exit_on_sigterm); SIGKILL only when it does not end within STOP_GRACE_S."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def load(name: str, quick: bool) -> dict[str, Any] | None:
