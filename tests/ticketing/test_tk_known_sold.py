@@ -11,7 +11,7 @@ import secrets
 
 from aiohttp.test_utils import TestServer
 from promtext import samples_of, value
-from tk_helpers import Tk
+from tk_helpers import Tk, until
 
 from ticketing.keys import HUB_KEY
 from ticketing.stream import CHANNEL, KnownSeats, SeatHub
@@ -70,14 +70,6 @@ async def _scrape_known_sold(tk: Tk) -> float:
     return await _scrape(tk, "ticketing_holds_known_sold_total")
 
 
-async def _until(check, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"timed out waiting until {what}")
-
-
 async def test_a_seat_sold_to_another_buyer_is_refused_without_a_query(
     tk: Tk, tk_server: TestServer,
 ) -> None:
@@ -91,7 +83,7 @@ async def test_a_seat_sold_to_another_buyer_is_refused_without_a_query(
     assert status == 201
     status, booking = await tk.confirm(hold["hold_id"], alice)
     assert status == 201
-    await _until(lambda: known.sold_to_others(event.id, bob_id, [seat]), "the notice arrived")
+    await until(lambda: known.sold_to_others(event.id, bob_id, [seat]), "the notice arrived")
 
     before = await _scrape_known_sold(tk)
     status, body = await tk.hold(event, bob, [seat], key="bob-1")
@@ -125,13 +117,13 @@ async def test_the_known_seats_are_forgotten_when_the_listener_reconnects(
     buyer = await tk.session(event.room)
     status, hold = await tk.hold(event, buyer, event.seat_ids[:1])
     assert status == 201 and (await tk.confirm(hold["hold_id"], buyer))[0] == 201
-    await _until(lambda: len(known) > 0, "the notice arrived")
+    await until(lambda: len(known) > 0, "the notice arrived")
     # The listener's connection dies: notices may be missed until it is back.
     killed = await tk.db.fetchval(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()")
     assert killed >= 1
-    await _until(lambda: len(known) == 0, "the known seats were forgotten")
+    await until(lambda: len(known) == 0, "the known seats were forgotten")
     # The listener comes back and learns again from the next sale.
     for _ in range(400):
         if await tk.db.fetchval("SELECT count(*) FROM pg_stat_activity "
@@ -141,7 +133,7 @@ async def test_the_known_seats_are_forgotten_when_the_listener_reconnects(
     buyer = await tk.session(event.room)
     status, hold = await tk.hold(event, buyer, event.seat_ids[1:2])
     assert status == 201 and (await tk.confirm(hold["hold_id"], buyer))[0] == 201
-    await _until(lambda: len(known) > 0, "the reconnected listener heard the sale")
+    await until(lambda: len(known) > 0, "the reconnected listener heard the sale")
 
 
 async def test_a_hold_looks_first_only_when_a_notice_said_a_seat_was_taken(
@@ -156,7 +148,7 @@ async def test_a_hold_looks_first_only_when_a_notice_said_a_seat_was_taken(
     status, hold = await tk.hold(event, alice, [seat], key="alice-1")
     assert status == 201
     assert await _scrape(tk, "ticketing_holds_peeked_total") == before  # nothing heard of it
-    await _until(lambda: known.any_taken([seat]), "the hold's notice arrived")
+    await until(lambda: known.any_taken([seat]), "the hold's notice arrived")
 
     # Bob asks for the held seat while its row is locked by some other transaction: the look
     # answers from its snapshot at once, without queueing for the lock (that would be 409

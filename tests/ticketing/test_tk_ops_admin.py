@@ -12,7 +12,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestServer
 from promtext import Samples, samples_of, value
-from tk_helpers import Tk
+from tk_helpers import Tk, until
 
 from ticketing.keys import HUB_KEY
 
@@ -58,12 +58,7 @@ async def test_metrics_and_event_lines_move_with_holds_and_confirms(
     assert status == 201
     # Once the hold's seat notice has arrived, a hold on those seats looks before it locks.
     known = tk_server.app[HUB_KEY].known
-    for _ in range(200):
-        if known.any_taken(event.seat_ids[1:2]):
-            break
-        await asyncio.sleep(0.025)
-    else:
-        raise AssertionError("the hold's seat notice did not arrive")
+    await until(lambda: known.any_taken(event.seat_ids[1:2]), "the hold's seat notice arrived")
     status, _ = await tk.hold(event, bob, event.seat_ids[1:3])
     assert status == 409
     status, second = await tk.hold(event, alice, event.seat_ids[4:5])

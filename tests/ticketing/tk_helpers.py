@@ -3,9 +3,11 @@ the waiting room mints them, and HTTP calls against the live app."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,3 +128,13 @@ def tk_settings_for(settings: Settings, waitingroom_url: str, **extra: str) -> S
     return dataclasses.replace(
         settings, waitingroom_url=waitingroom_url, extra={**settings.extra, **knobs}
     )
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Wait up to 5 s for ``check()`` (something the app learns in the background, such as a
+    seat notice); fail naming ``what``."""
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"timed out waiting until {what}")
