@@ -271,13 +271,19 @@ class _HiredisPacking:
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str):  # "CONFIG GET" and the like: one argument per word
             args = (*args[0].encode().split(), *args[1:])
-        try:
-            return [hiredis.pack_command(args)]
-        except TypeError as exc:
-            raise DataError(str(exc)) from exc
+        return [pack(args)]
 
     def pack_commands(self, commands: Any) -> list[bytes]:
         return [b"".join(self.pack_command(*cmd)[0] for cmd in commands)]
+
+
+def pack(command: tuple[Any, ...]) -> bytes:
+    """One command, its name a single word, in Redis's protocol (hiredis's C packer); an
+    argument hiredis cannot pack is a DataError, as redis-py's own packer raises."""
+    try:
+        return hiredis.pack_command(command)
+    except TypeError as exc:
+        raise DataError(str(exc)) from exc
 
 
 _PACKED_CLASSES: dict[type[AbstractConnection], type[AbstractConnection]] = {}
