@@ -191,6 +191,15 @@ def _tally(counter: Counter, room: str) -> CounterTally:
     return counted
 
 
+@functools.lru_cache(maxsize=1024)
+def _join_keys(room: str) -> tuple[str, ...]:
+    """The KEYS of join.lua for ``room``, in the script's order: named once per room rather
+    than on every join (13 names, 1.5 µs)."""
+    k = keys.RoomKeys(room)
+    return (k.config, k.issued, k.queue, k.seen, k.lapsed, k.active, k.serving, k.left,
+            k.prequeue, k.preseq, k.prenum, k.admlog, k.recent)
+
+
 class Queue:
     """The visitor-facing operations of every room served by this process."""
 
@@ -306,11 +315,9 @@ class Queue:
         self, room: str, snap: RoomSnapshot, held: HeldTicket | None, *, allow_fresh: bool,
         retried: bool = False,
     ) -> Visit:
-        k = keys.RoomKeys(room)
         try:
             result = await self.join_calls(
-                keys=[k.config, k.issued, k.queue, k.seen, k.lapsed, k.active, k.serving, k.left,
-                      k.prequeue, k.preseq, k.prenum, k.admlog, k.recent],
+                keys=_join_keys(room),
                 args=[
                     held.visitor if held else "",
                     held.number if held and not held.pre else 0,
