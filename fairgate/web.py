@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import orjson
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -295,6 +296,21 @@ def _static_handler(directory: Path) -> Handler:
     return static
 
 
+def _parse_json(raw: bytes) -> Any:
+    """orjson (a join's ``{}``: 0.04 µs, the standard library's 1 µs); what it refuses goes to
+    the standard library, which reads integers beyond 64 bits, so such a value gets the error
+    of the field it is in. Either parser stops at nesting it cannot follow (the standard
+    library by RecursionError): invalid JSON, like any other body neither can read."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidJson() from None
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; 400 when it is not one, 413 when too large."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -302,10 +318,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     raw = await request.read()  # aiohttp enforces client_max_size while reading (413)
     if not raw:
         return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidJson() from None
+    data = _parse_json(raw)
     if not isinstance(data, dict):
         raise InvalidJson("The request body must be a JSON object.")
     return data

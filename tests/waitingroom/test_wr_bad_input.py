@@ -55,6 +55,9 @@ async def test_malformed_json_and_huge_bodies(
                                    headers=json_type), 400, "invalid_json")
     await _error(await client.patch(f"/admin/api/rooms/{room_name}", data=b"{nope",
                                     headers={**admin_headers, **json_type}), 400, "invalid_json")
+    # Nested deeper than a parser recurses, yet within the size limit: refused, not a 500.
+    await _error(await client.post(f"/api/rooms/{room_name}/join", data=b"[" * 50_000,
+                                   headers=json_type), 400, "invalid_json")
     huge = b'{"x": "' + b"a" * 100_000 + b'"}'
     await _error(await client.post(f"/api/rooms/{room_name}/join", data=huge,
                                    headers=json_type), 413)
