@@ -13,9 +13,10 @@ script exactly as before.
 
 A batch goes out on one pooled connection of the client, packed, retried and parsed by redis-py's
 own connection, but not through its ``Pipeline`` object: that one arms a timer for every reply
-and runs its command bookkeeping per call, 11 µs of CPU per join under wrk (``bench.waitingroom``),
-a tenth of the join. Here one deadline, the connection's ``socket_timeout``, covers reading the
-whole batch, and a dropped connection is retried as the pipeline retried it.
+and runs its command bookkeeping per call, 12-14 µs of CPU per join under wrk
+(``bench.waitingroom``), more than a tenth of the join. Here one deadline, the connection's
+``socket_timeout``, covers reading the whole batch, and a dropped connection is retried as the
+pipeline retried it (redis-py 5.3 or later: ``get_connection()`` without a command name).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from wr_support import make_room
 
 from fairgate.tokens import Signer, TokenError, TokenExpired
@@ -133,6 +134,26 @@ async def test_a_failed_batch_fails_every_caller(redis_client: Redis) -> None:
         1, 2, 3, 4, 5
     ]
     await redis_client.delete(key)
+
+
+async def test_a_failed_call_fails_only_its_caller(redis_client: Redis) -> None:
+    """Redis answers each script of a batch by itself: an error goes to that call alone, and
+    the calls after it in the same batch still get their replies."""
+    # The first key says which batch a call joins (a room's): the same for every call here.
+    script = redis_client.register_script("return redis.call('INCR', KEYS[2])")
+    batcher = ScriptBatcher(script)
+    room, good, bad = "wr:{hotpath}:config", "wr:{hotpath}:good", "wr:{hotpath}:bad"
+    await redis_client.set(bad, "not a number")
+    batches = batcher.batches
+    results = await asyncio.gather(
+        *(batcher(keys=[room, bad if i % 3 == 1 else good], args=[]) for i in range(9)),
+        return_exceptions=True,
+    )
+    assert (batcher.batches - batches, batcher.calls) == (1, 9)  # one round trip
+    assert [r for i, r in enumerate(results) if i % 3 != 1] == [1, 2, 3, 4, 5, 6]
+    assert all(isinstance(r, ResponseError) for i, r in enumerate(results) if i % 3 == 1)
+    assert await batcher(keys=[room, good], args=[]) == 7
+    await redis_client.delete(good, bad)
 
 
 async def test_the_waiting_answer_is_the_status_answer(
