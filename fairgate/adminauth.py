@@ -43,7 +43,9 @@ class AdminSession:
 
 def token_actor(settings: Settings, token: str) -> str | None:
     """The actor a token belongs to, or None. Every known token is compared (constant time)."""
-    given = token.strip().encode()
+    # A header's bytes that are not UTF-8 arrive as lone surrogates (aiohttp decodes with
+    # surrogateescape): the same escape gives the bytes back, so they compare as unequal.
+    given = token.strip().encode("utf-8", "surrogateescape")
     found: str | None = None
     candidates = [(ADMIN_ACTOR, settings.admin_token), *settings.admin_operators.items()]
     for actor, expected in candidates:
@@ -94,4 +96,6 @@ def csrf_ok(session: AdminSession, header: str, origin: str | None, own_host: st
     """
     if origin is not None and urlsplit(origin).netloc.lower() != own_host.lower():
         return False
-    return bool(header) and hmac.compare_digest(header.encode(), session.csrf.encode())
+    return bool(header) and hmac.compare_digest(
+        header.encode("utf-8", "surrogateescape"), session.csrf.encode()
+    )

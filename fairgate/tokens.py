@@ -184,7 +184,9 @@ class Signer:
 
     def _loads_stamped(self, purpose: str, token: str, max_age: float) -> tuple[list[Any], float]:
         """The payload and when the token was signed (unix seconds, as ``max_age`` counts)."""
-        if not isinstance(token, str) or not token or len(token) > 2048:
+        # Tokens are URL-safe base64 and dots: anything else (a header's non-UTF-8 bytes arrive
+        # as lone surrogates, which itsdangerous cannot even encode) is no token.
+        if not isinstance(token, str) or not token or len(token) > 2048 or not token.isascii():
             raise TokenError("malformed token")
         try:
             payload, signed = self._serializers[purpose].loads(
