@@ -76,7 +76,8 @@ def limit_param(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # isascii: str.isdigit() also takes "²", which int() refuses, and "٣", which it reads.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be a whole number from 1 to {MAX_LIMIT}.",
                                field="limit")
     return int(raw)

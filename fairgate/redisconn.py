@@ -104,7 +104,7 @@ def _host_port(item: str, default_port: int, url: str) -> tuple[str, int]:
             raise ValueError(f"REDIS_URL: missing host in {item!r}")
     if not port_text:
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ValueError(f"REDIS_URL: bad port {port_text!r} for host {host!r}")
     return host, int(port_text)
 
@@ -152,7 +152,7 @@ def parse_redis_url(url: str) -> RedisTarget:
     if unknown:
         raise ValueError(f"REDIS_URL: unknown redis+sentinel option(s): {', '.join(unknown)}")
     db_text = query.get("db", ["0"])[-1]
-    if not db_text.isdigit():
+    if not (db_text.isascii() and db_text.isdigit()):
         raise ValueError(f"REDIS_URL: db must be a whole number, got {db_text!r}")
     return RedisTarget(
         "sentinel", url, nodes, service=service, db=int(db_text),

@@ -179,7 +179,7 @@ async def api_seat_stream(request: web.Request) -> web.StreamResponse:
     since_raw = request.query.get("since")
     since: int | None = None
     if since_raw is not None:
-        if not since_raw.isdigit() or len(since_raw) > 18:
+        if not (since_raw.isascii() and since_raw.isdigit()) or len(since_raw) > 18:
             raise ValidationFailed("since must be a seat map version.", code="invalid_since")
         since = int(since_raw)
     app = request.app

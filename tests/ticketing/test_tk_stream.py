@@ -99,6 +99,16 @@ async def test_stream_replays_since_a_version_then_follows_live(tk: Tk) -> None:
         await stream.wait_until(event.seat_ids[5:7], "held")
 
 
+async def test_a_since_that_is_no_version_is_refused(tk: Tk) -> None:
+    event = await tk.create_event()
+    viewer = await tk.session(event.room)
+    # "²" is a digit to str.isdigit(), not to int().
+    for bad in ("x", "-1", "1.5", "²", "9" * 19):
+        status, body = await tk.call("GET", f"/api/events/{event.id}/seats/stream", viewer,
+                                     params={"since": bad})
+        assert (status, body["error"]) == (422, "invalid_since"), bad
+
+
 async def test_a_burst_of_500_changes_is_a_few_messages(tk: Tk) -> None:
     event = await tk.create_event(limit=20, ttl=2, sections=[
         {"name": "A", "rows": 5, "seats_per_row": 100, "price": 1000}])

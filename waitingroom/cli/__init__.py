@@ -113,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _section(raw: str) -> dict[str, Any]:
     parts = raw.split(":")
-    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts[1:]):
+    if len(parts) != 4 or not all(p.strip().isascii() and p.strip().isdigit()
+                                  for p in parts[1:]):
         raise argparse.ArgumentTypeError(
             f"--section {raw!r}: expected NAME:ROWS:SEATS:PRICE, for example A:10:20:5000")
     name, rows, seats, price = parts
