@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 import orjson
 from aiohttp import web
+from multidict import MultiDictProxy
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -328,6 +329,15 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidJson("The request body must be a JSON object.")
     return data
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
+    """The request's form fields; 400 when aiohttp cannot read the body as a form (bytes that
+    are not UTF-8, a multipart body without its boundary), 413 when too large."""
+    try:
+        return await request.post()
+    except ValueError:  # UnicodeDecodeError included
+        raise ApiError("The form could not be read.", code="invalid_form") from None
 
 
 def require_admin(request: web.Request) -> str:

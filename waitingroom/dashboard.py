@@ -12,7 +12,7 @@ from aiohttp import web
 
 from fairgate import adminauth
 from fairgate.logs import log_event
-from fairgate.web import SETTINGS_KEY, Forbidden, render, require_admin
+from fairgate.web import SETTINGS_KEY, Forbidden, read_form, render, require_admin
 
 from .admin_strings import DASHBOARD_STRINGS
 
@@ -53,7 +53,7 @@ def _same_site(request: web.Request) -> None:
 
 async def login(request: web.Request) -> web.Response:
     _same_site(request)
-    form = await request.post()
+    form = await read_form(request)
     token = form.get("token")
     made = adminauth.new_session(request.app[SETTINGS_KEY], token) if isinstance(
         token, str) else None

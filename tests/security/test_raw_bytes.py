@@ -1,6 +1,6 @@
 """Text that is not text: bytes that are not UTF-8 in a header (aiohttp hands them over as lone
-surrogates) and escaped lone surrogates in a JSON body. Each is refused, or counted as no
-credential, with a 4xx, never a 500, and changes nothing."""
+surrogates) or a form, a form body that is no form, and escaped lone surrogates in a JSON body.
+Each is refused, or counted as no credential, with a 4xx, never a 500, and changes nothing."""
 
 from __future__ import annotations
 
@@ -76,6 +76,18 @@ async def test_a_dashboard_write_with_such_a_csrf_header_is_refused(
     assert status == 403, body
     resp = await client.get(f"/admin/api/rooms/{room_name}", headers=admin_headers)
     assert (await resp.json())["admit_per_minute"] == 5
+
+
+async def test_a_sign_in_form_that_cannot_be_read_is_a_400(start_wr) -> None:
+    client = await start_wr()
+    for content_type, body in [
+        ("application/x-www-form-urlencoded", b"token=" + NOT_UTF8),
+        ("multipart/form-data; boundary=x", b"token=abc"),  # no boundary in the body
+    ]:
+        resp = await client.post("/admin/login", data=body, allow_redirects=False,
+                                 headers={"Content-Type": content_type})
+        assert (resp.status, (await resp.json())["error"]) == (400, "invalid_form")
+        assert "Set-Cookie" not in resp.headers
 
 
 async def test_a_lone_surrogate_in_a_body_is_invalid_json(
