@@ -303,7 +303,7 @@ def _parse_json(raw: bytes) -> Any:
     of the field it is in. Invalid JSON, like any other body neither parser can read:
 
     * nesting deeper than either follows (the standard library raises RecursionError);
-    * an escaped lone surrogate (``"\ud800"``), which no UTF-8 text can hold, so Redis,
+    * an escaped lone surrogate (``"\\ud800"``), which no UTF-8 text can hold, so Redis,
       PostgreSQL and the log lines could not store it (I-JSON, RFC 7493, forbids it).
     """
     try:
