@@ -94,8 +94,13 @@ def csrf_ok(session: AdminSession, header: str, origin: str | None, own_host: st
     The Origin's host is compared, not its scheme: behind a TLS-terminating balancer the app
     sees plain HTTP while the browser says https.
     """
-    if origin is not None and urlsplit(origin).netloc.lower() != own_host.lower():
-        return False
+    if origin is not None:
+        try:
+            host = urlsplit(origin).netloc
+        except ValueError:  # "http://[::1" and the like: no origin a browser sends
+            return False
+        if host.lower() != own_host.lower():
+            return False
     return bool(header) and hmac.compare_digest(
         header.encode("utf-8", "surrogateescape"), session.csrf.encode()
     )

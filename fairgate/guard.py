@@ -237,7 +237,10 @@ def same_origin(request: web.Request, allowed: frozenset[str]) -> bool:
         return fetch_site is None or fetch_site in ("same-origin", "none")
     if source == "null":
         return False
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # "http://[::1" and the like: no origin a browser sends
+        return False
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     # Behind a TLS-terminating proxy the request looks like plain HTTP: compare hosts, and also

@@ -322,7 +322,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; 400 when it is not one, 413 when too large."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise ApiError("The request body is too large.", status=413, code="body_too_large")
-    raw = await request.read()  # aiohttp enforces client_max_size while reading (413)
+    try:
+        raw = await request.read()  # aiohttp enforces client_max_size while reading (413)
+    except web.RequestPayloadError:  # a body its Content-Encoding cannot decode
+        raise ApiError("The request body could not be decoded.", code="invalid_body") from None
     if not raw:
         return {}
     data = _parse_json(raw)
@@ -333,10 +336,11 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
     """The request's form fields; 400 when aiohttp cannot read the body as a form (bytes that
-    are not UTF-8, a multipart body without its boundary), 413 when too large."""
+    are not UTF-8 or not in the charset named, a multipart body without its boundary, a body
+    its Content-Encoding cannot decode), 413 when too large."""
     try:
         return await request.post()
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, LookupError, web.RequestPayloadError):  # UnicodeDecodeError is a ValueError
         raise ApiError("The form could not be read.", code="invalid_form") from None
 
 

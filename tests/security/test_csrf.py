@@ -27,6 +27,8 @@ async def _queued(redis_client: Redis, room: str) -> int:
     {"Referer": EVIL + "/page"},
     {"Sec-Fetch-Site": "cross-site"},
     {"Origin": "http://127.0.0.1:1"},  # same host, another port: another origin
+    {"Origin": "http://[::1"},  # no URL at all (urlsplit raises: a 500 once)
+    {"Referer": "http://[x]/"},
 ])
 async def test_a_cookie_write_from_another_site_is_refused_and_changes_nothing(
     start_wr, admin_headers, room_name, redis_client, headers
@@ -120,6 +122,13 @@ async def test_ticketing_cookie_writes_need_our_origin(
     resp = await tk.post(f"/api/events/{event_id}/holds", json={"seat_ids": [seat]},
                          headers={**jar, "Origin": own})
     assert resp.status == 201, await resp.text()
+
+
+async def test_a_sign_in_from_an_origin_that_is_no_url_is_refused(start_wr) -> None:
+    client = await start_wr()
+    resp = await client.post("/admin/login", data={"token": "x"}, allow_redirects=False,
+                             headers={"Origin": "http://[::1"})
+    assert (resp.status, (await resp.json())["error"]) == (403, "csrf_failed")
 
 
 async def test_every_cookie_is_samesite_and_httponly(

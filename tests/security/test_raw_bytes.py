@@ -1,6 +1,7 @@
 """Text that is not text: bytes that are not UTF-8 in a header (aiohttp hands them over as lone
-surrogates) or a form, a form body that is no form, and escaped lone surrogates in a JSON body.
-Each is refused, or counted as no credential, with a 4xx, never a 500, and changes nothing."""
+surrogates) or a form, a form body that is no form or names an unknown charset, a body its
+Content-Encoding cannot decode, and escaped lone surrogates in a JSON body. Each is refused, or
+counted as no credential, with a 4xx, never a 500, and changes nothing."""
 
 from __future__ import annotations
 
@@ -82,12 +83,39 @@ async def test_a_sign_in_form_that_cannot_be_read_is_a_400(start_wr) -> None:
     client = await start_wr()
     for content_type, body in [
         ("application/x-www-form-urlencoded", b"token=" + NOT_UTF8),
+        ("application/x-www-form-urlencoded; charset=bogus", b"token=abc"),
         ("multipart/form-data; boundary=x", b"token=abc"),  # no boundary in the body
     ]:
         resp = await client.post("/admin/login", data=body, allow_redirects=False,
                                  headers={"Content-Type": content_type})
         assert (resp.status, (await resp.json())["error"]) == (400, "invalid_form")
         assert "Set-Cookie" not in resp.headers
+
+
+async def test_a_body_its_content_encoding_cannot_decode_is_a_400(
+    start_wr, start_tk, admin_headers, room_name, redis_client
+) -> None:
+    client = await start_wr()
+    await make_room(client, room_name, admin_headers, admit_per_minute=0)
+    # The server closes a connection whose body it could not decode: one connection each.
+    for encoding in ("gzip", "deflate", "br"):
+        resp = await client.post(f"/api/rooms/{room_name}/join", data=b"not compressed",
+                                 headers={"Content-Type": "application/json",
+                                          "Content-Encoding": encoding, "Connection": "close"})
+        assert (resp.status, (await resp.json())["error"]) == (400, "invalid_body"), encoding
+    assert await redis_client.zcard(f"wr:{{{room_name}}}:queue") == 0  # nobody joined
+    resp = await client.post("/admin/login", data=b"not compressed", allow_redirects=False,
+                             headers={"Content-Type": "application/x-www-form-urlencoded",
+                                      "Content-Encoding": "gzip", "Connection": "close"})
+    assert (resp.status, (await resp.json())["error"]) == (400, "invalid_form")
+    tk = await start_tk()
+    event_id = await make_event(tk, room_name, admin_headers)
+    resp = await tk.post("/admin/api/events", data=b"not compressed",
+                         headers={**admin_headers, "Content-Type": "application/json",
+                                  "Content-Encoding": "gzip", "Connection": "close"})
+    assert (resp.status, (await resp.json())["error"]) == (400, "invalid_body")
+    resp = await tk.get(f"/admin/api/events/{event_id}/report", headers=admin_headers)
+    assert resp.status == 200
 
 
 async def test_a_lone_surrogate_in_a_body_is_invalid_json(
