@@ -5,7 +5,6 @@ Every write is one Redis command or script, so a PATCH either applies whole or n
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 import time
@@ -40,6 +39,7 @@ MAX_SESSION_TTL_S = 24 * 3600
 # 2**24 hashes is some seconds of a phone's time; more would shut people out, not scripts.
 MAX_POW_DIFFICULTY = 24
 MAX_OPENS_AT = 253_402_300_799  # 9999-12-31T23:59:59Z
+_PRINTABLE = re.compile(r"\A[\x21-\x7e]+\Z")  # ASCII without spaces or control characters
 
 
 def check_room_name(room: str) -> str:
@@ -117,8 +117,9 @@ def _int_field(name: str, value: Any, low: int, high: int) -> int:
 
 
 def _moment_in_range(value: float) -> float:
-    # Beyond year 9999 the time cannot be shown as a date (datetime overflows).
-    if not math.isfinite(value) or not 0 <= value <= MAX_OPENS_AT:
+    # Beyond year 9999 the time cannot be shown as a date (datetime overflows). A comparison
+    # also refuses NaN and infinities, and (unlike math.isfinite) takes any integer.
+    if not 0 <= value <= MAX_OPENS_AT:
         raise ValidationFailed("opens_at must be a time between 1970 and 9999.",
                                field="opens_at")
     return float(value)
@@ -146,6 +147,21 @@ def _opens_at(value: Any) -> float | None:
     raise ValidationFailed("opens_at must be unix seconds or an ISO-8601 time.", field="opens_at")
 
 
+def _target_url(value: Any) -> str:
+    """An http(s) URL of printable ASCII: it goes into a Location header as it is (fail-open
+    redirects), where a control character cannot go and a CR LF would start a new header."""
+    try:
+        parts = urlsplit(value) if isinstance(value, str) and _PRINTABLE.match(value) else None
+    except ValueError:  # "http://[::1" and the like
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationFailed(
+            "target_url must be an http(s) URL in printable ASCII (percent-encode the rest).",
+            field="target_url",
+        )
+    return value
+
+
 def validate(data: Mapping[str, Any]) -> dict[str, Any]:
     """Checked values of the given settings; 422 naming the first bad or unknown field."""
     unknown = [k for k in data if k not in FIELDS]
@@ -160,10 +176,7 @@ def validate(data: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "session_ttl":
             out[name] = _int_field(name, value, 1, MAX_SESSION_TTL_S)
         elif name == "target_url":
-            parts = urlsplit(value) if isinstance(value, str) else None
-            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValidationFailed("target_url must be an http(s) URL.", field=name)
-            out[name] = value
+            out[name] = _target_url(value)
         elif name == "state":
             if value not in STATES:
                 raise ValidationFailed("state must be open, paused or closed.", field=name)

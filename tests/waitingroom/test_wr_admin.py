@@ -53,6 +53,14 @@ async def test_patch_is_all_or_nothing_and_names_the_field(
         ({"admit_per_minute": -1}, "admit_per_minute"),
         ({"admit_per_minute": 120, "session_ttl": 0}, "session_ttl"),
         ({"admit_per_minute": 120, "target_url": "ftp://x"}, "target_url"),
+        # A broken IPv6 host, and characters a Location header cannot carry (each was stored,
+        # or was a 500, once).
+        ({"target_url": "http://[::1"}, "target_url"),
+        ({"target_url": "http://a/x\r\nX-Evil: 1"}, "target_url"),
+        ({"target_url": "http://a/\u0000"}, "target_url"),
+        ({"target_url": "http://a/ü"}, "target_url"),
+        ({"opens_at": 10**400}, "opens_at"),  # beyond a float: a 500 once
+        ({"opens_at": -(10**400)}, "opens_at"),
         ({"admit_per_minute": 120, "state": "half-open"}, "state"),
         ({"admit_per_minute": 120, "opens_at": "tomorrow"}, "opens_at"),
         ({"admit_per_minute": True}, "admit_per_minute"),
