@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+# Control characters (PostgreSQL's text refuses NUL; none belongs in a name).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Big enough for an arena, small enough that one map stays one quick query and response.
 MAX_SEATS_PER_EVENT = 20_000
 MAX_SECTIONS = 26
@@ -66,10 +68,20 @@ def _str_field(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None 
     value = body.get(name, default)
     if not isinstance(value, str) or not value.strip() or len(value) > max_len or (
         pattern is not None and not pattern.match(value)
-    ):
+    ) or _CONTROL.search(value.strip()):
         raise ValidationFailed(f"{name} is missing or not valid.", code="invalid_event",
                                field=name)
     return value.strip()
+
+
+def _in_utc_range(moment: datetime) -> bool:
+    """Whether ``moment`` stays within years 1-9999 once in UTC, as PostgreSQL stores it: an
+    offset can take a time near either end outside them."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def _time_field(body: dict[str, Any], name: str) -> datetime | None:
@@ -80,7 +92,7 @@ def _time_field(body: dict[str, Any], name: str) -> datetime | None:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         parsed = None
-    if parsed is None or parsed.tzinfo is None:
+    if parsed is None or parsed.tzinfo is None or not _in_utc_range(parsed):
         raise ValidationFailed(f"{name} must be an ISO 8601 time with a UTC offset.",
                                code="invalid_event", field=name)
     return parsed

@@ -144,6 +144,14 @@ BAD_EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("naive time", {"sale_starts_at": "2030-01-01T00:00:00"}),
     ("window backwards", {"sale_starts_at": "2030-01-02T00:00:00Z",
                           "sale_ends_at": "2030-01-01T00:00:00Z"}),
+    # PostgreSQL's text refuses NUL (a 500 once); no control character belongs in a name.
+    ("NUL in the name", {"name": "a\u0000b"}),
+    ("line feed inside the name", {"name": "a\nb"}),
+    ("NUL in a section name", {"sections": [{"name": "A\u0000", "rows": 1,
+                                             "seats_per_row": 1, "price": 1}]}),
+    # Valid ISO times that leave years 1-9999 once in UTC (a 500 once).
+    ("start before year 1 in UTC", {"sale_starts_at": "0001-01-01T00:00:00+14:00"}),
+    ("end after year 9999 in UTC", {"sale_ends_at": "9999-12-31T23:59:59-14:00"}),
 ]
 
 
