@@ -239,6 +239,10 @@ def edge(app: web.Application, route: str, handler: Handler, *, api: bool = Fals
                     exc.headers.setdefault(name, value)
                 raise
             response = _http_error_json(exc)
+            if not api and request.path.startswith(API_PREFIXES):
+                # The catch-all route's 404 and 405 on an API path: the API's headers.
+                for name, value in _API_SECURITY_ITEMS:
+                    response.headers[name] = value
         except (asyncio.CancelledError, KeyboardInterrupt):
             observe(500, started)
             raise

@@ -107,6 +107,11 @@ async def test_api_answers_of_both_apps(start_wr, start_tk, admin_headers, room_
             f"/api/rooms/{room_name}/status", headers={"X-Queue-Ticket": ticket}),
         "status without a ticket (an error)": await wr.get(f"/api/rooms/{room_name}/status"),
         "admin room": await wr.get(f"/admin/api/rooms/{room_name}", headers=admin_headers),
+        # No route: the catch-all route, which serves pages' paths too, answers these.
+        "unknown API path (404)": await wr.get("/api/no-such-thing"),
+        "unknown admin API path (404)": await wr.get("/admin/api/nothing-here",
+                                                     headers=admin_headers),
+        "API path, wrong method (405)": await wr.delete(f"/api/rooms/{room_name}/join"),
     }
     tk = await start_tk()
     event_id = await make_event(tk, room_name + "-tk", admin_headers)
