@@ -201,15 +201,19 @@ class Snapshots:
         k = keys.RoomKeys(prev.room)
         fields = [x for pair in prev.config.to_hash().items() for x in pair]
         issued = max(prev.issued, self._highest.get(prev.room, 0))
+        # A session seen active ends within session_ttl of now at the latest.
+        sessions_end = time.time() + prev.config.session_ttl
         written = await self.scripts.restore_room(
-            keys=[k.config, k.issued, k.serving, k.tick_lock],
-            args=[issued, prev.serving, int(self.restore_pause_s * 1000), *fields],
+            keys=[k.config, k.issued, k.serving, k.tick_lock, k.active],
+            args=[issued, prev.serving, int(self.restore_pause_s * 1000), prev.active,
+                  sessions_end, *fields],
         )
         await self.redis.sadd(keys.ROOMS, prev.room)
         log.warning(
             "redis lost its data; room %s restored from this process's snapshot "
-            "(config %s, issued>=%d, serving>=%d)",
+            "(config %s, issued>=%d, serving>=%d, %d admission slots held until %.0f)",
             prev.room, "rewritten" if written else "already there", issued, prev.serving,
+            prev.active, sessions_end,
         )
 
 

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from fault_support import Recorder, StartApp
 from redis.asyncio import Redis
-from wr_crowd import Crowd, admitted_in_order, room_state
+from wr_crowd import Crowd, admitted_in_order, room_state, session_ends
 
 from fairgate.embedded import EmbeddedRedis
+
+SESSION_S = 4  # session_ttl of the room restarted empty
 
 
 def _room(prefix: str) -> str:
@@ -100,7 +102,8 @@ async def test_redis_restarted_empty(
         start_app("waitingroom", REDIS_URL=private_redis.url),
         start_app("waitingroom", REDIS_URL=private_redis.url))
     crowd = Crowd(recorder, [first.url, second.url], _room("empty"))
-    await crowd.configure("PUT", max_active=10)
+    # Sessions of 4 s: long enough to outlast the restart, short enough to end in the test.
+    await crowd.configure("PUT", max_active=10, session_ttl=SESSION_S)
     await asyncio.gather(*(crowd.join() for _ in range(30)))
     await crowd.configure(admit_per_minute=6000)
     await asyncio.sleep(1.0)  # ten admitted, then max_active stops admission
@@ -114,13 +117,23 @@ async def test_redis_restarted_empty(
     # The visitors come back in two waves, the later numbers first, each through its own
     # process: admission must not call 21-30 before 11-20 are back (their turn would be over).
     early = await asyncio.gather(*(crowd.poll(t, first.url) for t in tickets[20:]))
+    # The restore held the ten sessions' max_active slots: their tokens still work in the
+    # ticketing app, so admitting ten more now would let twenty in at once.
+    for _ in range(50):  # a poll that refreshes the snapshot notices the loss and restores
+        restored = await room_state(private_redis.url, crowd)
+        if restored.issued:
+            break
+        await asyncio.sleep(0.1)
+        early += await asyncio.gather(*(crowd.poll(t, first.url) for t in tickets[20:]))
+    assert restored.held_slots == 10 and restored.admitted == [], restored
     await asyncio.sleep(1.0)  # several heartbeat intervals and admission ticks
     late = await asyncio.gather(*(crowd.poll(t, second.url) for t in tickets[:20]))
     rejoined = await asyncio.gather(*(crowd.join(t) for t in tickets[10:15]))
     newcomers = await asyncio.gather(*(crowd.join() for _ in range(5)))
     # Everyone keeps polling; admission resumes once the restore pause (WR_RESTORE_PAUSE_MS,
-    # 2.4 s here, extended by the second process's restore) is over, until max_active is full.
-    for _ in range(20):
+    # 2.4 s here, extended by the second process's restore) is over and the held slots have
+    # ended, until max_active is full.
+    for _ in range(30):
         await asyncio.sleep(0.4)
         await crowd.poll_everyone()
         after = await room_state(private_redis.url, crowd)
@@ -139,6 +152,10 @@ async def test_redis_restarted_empty(
     assert after.admitted == list(range(11, 21))
     assert set(after.admitted).isdisjoint(before.admitted)
     assert admitted_in_order(after) and after.ghosts == 0
+    # Nobody was admitted before the held slots ended: a session admitted then would end
+    # SESSION_S after them at the earliest (0.5 s of leeway for the tick's clock reading).
+    ends = await session_ends(private_redis.url, crowd)
+    assert min(ends[n] for n in after.admitted) >= restored.held_until + SESSION_S - 0.5
 
 
 async def test_redis_slow(

@@ -106,6 +106,10 @@ class RoomState:
     admitted: list[int]  # numbers of known visitors in ``active``
     queued: list[int]  # every number in ``queue`` (scores), ghosts included
     ghosts: int  # visitors in Redis that no HTTP client ever received a ticket for
+    # After an empty restart: the placeholders that hold admitted sessions' max_active slots,
+    # and when they end (unix s; 0 when there are none).
+    held_slots: int = 0
+    held_until: float = 0.0
 
 
 async def room_state(redis_url: str, crowd: Crowd) -> RoomState:
@@ -115,13 +119,26 @@ async def room_state(redis_url: str, crowd: Crowd) -> RoomState:
     try:
         issued = int(await client.get(k.issued) or 0)
         serving = int(await client.get(k.serving) or 0)
-        active = await client.zrange(k.active, 0, -1)
+        active = await client.zrange(k.active, 0, -1, withscores=True)
         queue = await client.zrange(k.queue, 0, -1, withscores=True)
     finally:
         await client.aclose()
-    ghosts = sum(v not in known for v in active) + sum(v not in known for v, _ in queue)
-    return RoomState(issued, serving, sorted(known[v] for v in active if v in known),
-                     sorted(int(n) for _, n in queue), ghosts)
+    held = [end for v, end in active if v.startswith("restored:")]
+    visitors = [v for v, _ in active if not v.startswith("restored:")]
+    ghosts = sum(v not in known for v in visitors) + sum(v not in known for v, _ in queue)
+    return RoomState(issued, serving, sorted(known[v] for v in visitors if v in known),
+                     sorted(int(n) for _, n in queue), ghosts, len(held), max(held, default=0.0))
+
+
+async def session_ends(redis_url: str, crowd: Crowd) -> dict[int, float]:
+    """When each known admitted visitor's session ends (unix s), by number."""
+    known = crowd.visitor_numbers()
+    client = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        active = await client.zrange(RoomKeys(crowd.room).active, 0, -1, withscores=True)
+    finally:
+        await client.aclose()
+    return {known[v]: end for v, end in active if v in known}
 
 
 def admitted_in_order(state: RoomState) -> bool:
