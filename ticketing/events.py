@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions import UniqueViolationError
 
+from fairgate.names import ROOM_NAME
 from fairgate.web import Conflict, ValidationFailed
 
 from . import queries
@@ -22,7 +23,6 @@ from .tuning import Tuning
 
 log = logging.getLogger(__name__)
 
-ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 # Control characters (PostgreSQL's text refuses NUL; none belongs in a name).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -123,7 +123,7 @@ def parse_new_event(body: dict[str, Any]) -> NewEvent:
                                code="invalid_event", field="sections")
     event = NewEvent(
         name=_str_field(body, "name"),
-        room=_str_field(body, "room", ROOM_RE, max_len=64),
+        room=_str_field(body, "room", ROOM_NAME, max_len=63),
         per_visitor_limit=_int_field(body, "per_visitor_limit", 1, 50, default=4),
         hold_ttl_s=_int_field(body, "hold_ttl_s", 1, 3600, default=300),
         currency=_str_field(body, "currency", CURRENCY_RE, default="USD"),

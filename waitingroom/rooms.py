@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from fairgate.names import ROOM_NAME
 from fairgate.redisconn import RedisClient
 from fairgate.web import ValidationFailed
 
@@ -21,7 +22,6 @@ from . import keys
 from .errors import InvalidRoomName, RoomNotFound
 from .storage import Scripts
 
-ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 STATES = ("open", "paused", "closed")
 # How a room admits (docs/rooms.md): strict order, a lottery, no queue, turning newcomers
 # away, or straight through until a limit would be passed and then in order.

@@ -131,6 +131,11 @@ async def test_someone_elses_hold_and_booking_look_missing(tk: Tk, sale) -> None
 BAD_EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("no sections", {"sections": []}),
     ("bad room", {"room": "has space"}),
+    # Rooms the waiting room cannot have: an event bound to one would admit nobody.
+    ("uppercase room", {"room": "Spring"}),
+    ("underscore in the room", {"room": "spring_2"}),
+    ("room starting with a dash", {"room": "-spring"}),
+    ("line feed after the room", {"room": "spring\n"}),
     ("limit zero", {"per_visitor_limit": 0}),
     ("ttl string", {"hold_ttl_s": "300"}),
     ("negative price", {"sections": [{"name": "A", "rows": 1, "seats_per_row": 1,
