@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fairgate.embedded import Backends, ensure_backends, free_port
+from fairgate.lifecycle import exit_on_signals
 
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 SECRET_KEYS = "bench-secret-key-0123456789abcdef"
@@ -103,24 +104,11 @@ def end_process(popen: subprocess.Popen[Any], sig: int, *, grace_s: float) -> No
         popen.wait()
 
 
-@contextlib.contextmanager
-def exit_on_sigterm() -> Iterator[None]:
-    """SIGTERM (``timeout``, a CI job cancelled, ``kill``) ends the run the way Ctrl-C does:
-    through every ``finally``, so the servers a benchmark started stop with it instead of
-    running on and loading the machine for the next run."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, _frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def exit_on_sigterm() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM (``timeout``, a CI job cancelled, ``kill``) ends the run the way Ctrl-C does, so
+    the servers a benchmark started stop with it instead of loading the machine for the next
+    run."""
+    return exit_on_signals(signal.SIGTERM)
 
 
 @contextlib.contextmanager

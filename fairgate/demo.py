@@ -2,7 +2,8 @@
 
 Starts (or reuses) the embedded Redis and PostgreSQL, runs the waiting room and the ticketing app
 as child processes pointed at them, creates the ``demo`` room and an event with seats if they do
-not exist, prints where to go, and on Ctrl-C stops everything it started.
+not exist, prints where to go, and on Ctrl-C stops everything it started; SIGTERM (``kill``)
+and SIGHUP (the terminal closed) stop it the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import aiohttp
 
 from .config import ConfigError, Settings
 from .embedded import Backends, EmbeddedServerError, ensure_backends
+from .lifecycle import exit_on_signals
 
 DEMO_ROOM = "demo"
 START_TIMEOUT_S = 60.0
@@ -228,7 +230,11 @@ def run(settings: Settings) -> int:
 def main() -> None:
     try:
         settings = Settings.from_env()
-        sys.exit(run(settings))
+        # The children run in their own sessions (no terminal's signals reach them): without
+        # this, a killed demo left both apps, Redis and PostgreSQL running, and the next one
+        # found its ports taken.
+        with exit_on_signals(signal.SIGTERM, signal.SIGHUP):
+            sys.exit(run(settings))
     except (ConfigError, EmbeddedServerError, DemoError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         sys.exit(1)
