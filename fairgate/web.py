@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -301,19 +302,25 @@ def _static_handler(directory: Path) -> Handler:
     return static
 
 
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
 def _parse_json(raw: bytes) -> Any:
-    """orjson (a join's ``{}``: 0.04 µs, the standard library's 1 µs); what it refuses goes to
-    the standard library, which reads integers beyond 64 bits, so such a value gets the error
-    of the field it is in. Invalid JSON, like any other body neither parser can read:
+    """orjson (a join's ``{}``: 0.04 µs, the standard library's 1 µs). The standard library
+    reads a body with a long run of digits, where an integer beyond 64 bits keeps its value and
+    gets the error of the field it is in, and what orjson refuses. Invalid JSON, like any other
+    body neither parser can read:
 
     * nesting deeper than either follows (the standard library raises RecursionError);
     * an escaped lone surrogate (``"\\ud800"``), which no UTF-8 text can hold, so Redis,
       PostgreSQL and the log lines could not store it (I-JSON, RFC 7493, forbids it).
     """
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
+    if not _LONG_NUMBER.search(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     try:
         data = json.loads(raw)
         json.dumps(data, ensure_ascii=False).encode()  # UnicodeEncodeError on a lone surrogate
