@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -132,3 +133,90 @@ async def test_console_entry_point_in_a_subprocess(client: TestClient) -> None:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         await proc.communicate()
         assert proc.returncode == expected, argv
+
+
+async def test_what_is_wrong_before_any_request_is_a_usage_error(
+    client: TestClient, room_name: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = base_url(client)
+    # A token read from a file saved with Windows line endings ends in CR: trimmed, it works.
+    code, _, err = await cli(capsys, "--url", url, "--token", ADMIN + "\r", "rooms", "list")
+    assert code == 0, err
+    code, _, err = await cli(capsys, "--url", url, "--token", "abc\ndef", "rooms", "list")
+    assert code == 2 and "control character" in err
+    for bad in ("http://[::1", "127.0.0.1:8080", "ftp://127.0.0.1", "http://127.0.0.1:99999",
+                "http://user:secret@127.0.0.1:1"):
+        code, _, err = await cli(capsys, "--url", bad, "--token", ADMIN, "rooms", "list")
+        assert code == 2 and "--url" in err, (bad, err)
+    for interval in ("inf", "nan", "0", "3601"):
+        code, _, err = await cli(capsys, "--url", url, "--token", ADMIN, "rooms", "watch",
+                                 room_name, "--interval", interval)
+        assert code == 2 and "--interval" in err, interval
+
+
+async def test_a_mistyped_room_or_url_says_so_and_changes_nothing(
+    client: TestClient, room_name: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = base_url(client)
+    code, _, err = await cli(capsys, "--url", url, "--token", ADMIN, "rooms", "set", room_name,
+                             "--target-url", TARGET_URL)
+    assert code == 0, err
+    # Without --target-url, set on an unknown room is a typo, not a new room.
+    code, _, err = await cli(capsys, "--url", url, "--token", ADMIN, "rooms", "set",
+                             room_name + "x", "--state", "paused")
+    assert code == 1 and "room_not_found" in err, err
+    code, _, err = await cli(capsys, "--url", url, "--token", ADMIN, "rooms", "show",
+                             room_name + "x")
+    assert code == 1 and "404" in err
+    # A base URL with a path prefix: the 404 names the URL it asked.
+    code, _, err = await cli(capsys, "--url", url + "/prefix", "--token", ADMIN, "rooms", "list")
+    assert code == 1 and f"{url}/prefix/admin/api/rooms" in err and "right app" in err, err
+
+
+async def test_a_watch_waits_out_a_503_and_a_closed_pipe_ends_quietly(
+    client: TestClient, room_name: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    answers = iter([503, 503])  # the first frame's two requests: a restarting server
+
+    async def room(request: web.Request) -> web.Response:
+        status = next(answers, 200)
+        if status != 200:
+            return web.json_response({"error": "unavailable", "message": "restarting"},
+                                     status=status)
+        if request.path.endswith("/stats"):
+            return web.json_response({"queue_length": 1, "active": 0})
+        return web.json_response({"state": "open"})
+
+    app = web.Application()
+    app.router.add_get("/admin/api/rooms/{room}", room)
+    app.router.add_get("/admin/api/rooms/{room}/stats", room)
+    async with TestServer(app, host="127.0.0.1") as server:
+        code, out, err = await cli(capsys, "--url", str(server.make_url("")).rstrip("/"),
+                                   "--token", ADMIN, "--json", "rooms", "watch", "r",
+                                   "--count", "3", "--interval", "0.01")
+    assert code == 0, err
+    first, *frames = out.splitlines()
+    assert "503" in first and first.endswith("retrying")
+    assert [json.loads(f)["queue_length"] for f in frames] == [1, 1]
+
+    # The reader of the output goes away after one line (| head -1): no traceback, exit 141.
+    url = base_url(client)
+    code, _, err = await cli(capsys, "--url", url, "--token", ADMIN, "rooms", "set", room_name,
+                             "--target-url", TARGET_URL)
+    assert code == 0, err
+    def first_line_then_close() -> tuple[int, str, str]:
+        argv = [sys.executable, "-m", "waitingroom.cli", "--url", url, "--token", ADMIN,
+                "--json", "rooms", "watch", room_name, "--count", "50", "--interval", "0.01"]
+        with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            line = proc.stdout.readline()
+            proc.stdout.close()
+            return proc.wait(30), line, proc.stderr.read()
+
+    code, line, err = await asyncio.to_thread(first_line_then_close)
+    assert json.loads(line)["queue_length"] == 0
+    assert code == 141 and "Traceback" not in err, err

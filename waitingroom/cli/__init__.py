@@ -17,7 +17,9 @@ token comes from ``--token`` or ``ADMIN_TOKEN``. ``--json`` prints the APIs' JSO
 tables (one JSON document per frame for ``rooms watch``).
 
 Exit codes: 0 done, 1 the API refused (bad token, bad value, unknown room or event, server
-error), 2 wrong usage or no token, 3 the server could not be reached.
+error), 2 wrong usage or no token, 3 the server could not be reached, 130 interrupted (Ctrl-C,
+except during ``rooms watch``, which it ends with 0), 141 the output's reader went away
+(``| head``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..rooms import MODES, REDIS_FAILURE_POLICIES
 from . import commands
@@ -98,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--hold-ttl", type=int, dest="hold_ttl_s",
                         help="seconds a hold lasts (default 300)")
     create.add_argument("--currency", help="ISO 4217 code (default USD)")
-    create.add_argument("--sale-starts", dest="sale_starts_at", help="ISO-8601 time")
+    create.add_argument("--sale-starts", dest="sale_starts_at",
+                        help="ISO-8601 time with a UTC offset, e.g. 2030-05-01T10:00:00Z")
     create.add_argument("--sale-ends", dest="sale_ends_at", help="ISO-8601 time")
     ev_actions.add_parser("list", help="all events")
     report = ev_actions.add_parser("report", help="seats, bookings and revenue of an event")
@@ -121,14 +126,43 @@ def _section(raw: str) -> dict[str, Any]:
     return {"name": name, "rows": int(rows), "seats_per_row": int(seats), "price": int(price)}
 
 
+# The longest pause between two frames of a watch.
+MAX_INTERVAL_S = 3600
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+def _url_problem(option: str, url: str) -> str | None:
+    """What is wrong with a base URL, before any request is made with it."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no port
+    except ValueError as exc:
+        return f"{option} {url!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{option} {url!r} must be an http(s) URL, for example http://127.0.0.1:8080"
+    if parts.username is not None or parts.password is not None:
+        return f"{option}: no credentials in the URL; the token goes in ADMIN_TOKEN or --token"
+    return None
+
+
+def _token_problem(token: str) -> str | None:
+    if not token:
+        return "no admin token (set ADMIN_TOKEN or pass --token)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in token):
+        return ("the admin token holds a control character (a file saved with Windows line "
+                "endings leaves a CR at its end)")
+    return None
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.group == "rooms" and args.action == "set" and not any(
         getattr(args, n) is not None for n in ROOM_FIELDS
     ):
         return "rooms set needs at least one setting"
     if args.group == "rooms" and args.action == "watch":
-        if args.interval <= 0:
-            return "--interval must be above 0"
+        if not 0 < args.interval <= MAX_INTERVAL_S:  # NaN fails this too
+            return f"--interval must be above 0 and at most {MAX_INTERVAL_S} seconds"
         if args.count is not None and args.count < 1:
             return "--count must be at least 1"
     if args.group == "events" and args.action == "create":
@@ -147,23 +181,37 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for bad usage
         return int(exc.code or 0)
-    token = args.token or os.environ.get("ADMIN_TOKEN", "")
-    if not token:
-        print("waitingroom-admin: no admin token (set ADMIN_TOKEN or pass --token)",
-              file=sys.stderr)
-        return EXIT_USAGE
-    problem = _usage_problem(args)
+    token = (args.token or os.environ.get("ADMIN_TOKEN", "")).strip()
+    uses_ticketing = args.group == "events" or (args.group == "audit" and args.ticketing)
+    problem = (_token_problem(token) or _usage_problem(args)
+               or (_url_problem("--ticketing-url", args.ticketing_url) if uses_ticketing
+                   else _url_problem("--url", args.url)))
     if problem:
         print(f"waitingroom-admin: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    watching = args.group == "rooms" and args.action == "watch"
     try:
         output = asyncio.run(commands.run(args, token))
+        if output is not None:
+            print(json.dumps(output, indent=2, sort_keys=True) if args.json else output)
+            sys.stdout.flush()
     except CliFailure as exc:
         print(f"waitingroom-admin: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:  # Ctrl-C ends a watch: that is how it is meant to stop
-        print()
-        return EXIT_OK
-    if output is not None:
-        print(json.dumps(output, indent=2, sort_keys=True) if args.json else output)
+    except KeyError as exc:  # an answer without a field every answer of that API has
+        print(f"waitingroom-admin: the answer has no {exc} field: is the URL the right app?",
+              file=sys.stderr)
+        return CliFailure.exit_code
+    except BrokenPipeError:
+        # The reader went away (| head): the rest is not wanted. Python would report the
+        # failed flush of stdout at exit, so point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        if watching:  # Ctrl-C is how a watch is meant to stop
+            print()
+            return EXIT_OK
+        print("\nwaitingroom-admin: interrupted; the command may or may not have taken effect",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK

@@ -25,6 +25,10 @@ class CliFailure(Exception):
 class ApiFailure(CliFailure):
     exit_code = EXIT_API
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the server answered one
+
 
 class CannotConnect(CliFailure):
     exit_code = EXIT_CONNECT
@@ -44,30 +48,43 @@ class Api:
         url = self.base + path
         try:
             async with self.session.request(method, url, json=body) as resp:
-                text = await resp.text()
                 status = resp.status
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                text = await resp.text()
+        except TimeoutError as exc:
+            raise CannotConnect(f"cannot reach {self.base}: no answer within "
+                                f"{TIMEOUT.total:g} s") from exc
+        except aiohttp.ClientConnectionError as exc:
             raise CannotConnect(f"cannot reach {self.base}: "
-                                f"{exc or exc.__class__.__name__}") from exc
-        except aiohttp.ClientError as exc:
-            raise ApiFailure(f"{url}: {exc.__class__.__name__}: {exc}") from exc
+                                f"{str(exc) or exc.__class__.__name__}") from exc
+        except aiohttp.ClientError as exc:  # a server that does not speak HTTP, and the like
+            reason = (str(exc).splitlines() or [""])[0]
+            raise ApiFailure(f"{url}: {exc.__class__.__name__}: {reason}") from exc
+        except UnicodeDecodeError as exc:
+            raise ApiFailure(f"{url} answered HTTP {status} with a body that is not text") from exc
         try:
             data = json.loads(text) if text else None
         except ValueError as exc:
-            raise ApiFailure(f"{url} answered HTTP {status} without JSON") from exc
+            raise ApiFailure(f"{url} answered HTTP {status} without JSON", status) from exc
         if status not in ok:
-            raise failure(status, data)
+            raise failure(status, data, url)
+        if not isinstance(data, dict) and status != 204:
+            # Every answer of the admin APIs is a JSON object.
+            raise ApiFailure(f"{url} answered HTTP {status} with JSON that is no admin API "
+                             "answer: is the URL the right app?", status)
         return status, data
 
     async def get(self, path: str) -> Any:
         return (await self.call("GET", path))[1]
 
 
-def failure(status: int, data: Any) -> ApiFailure:
+def failure(status: int, data: Any, url: str) -> ApiFailure:
     if isinstance(data, dict) and "message" in data:
         field = f" (field: {data['field']})" if "field" in data else ""
-        return ApiFailure(f"HTTP {status} {data.get('error', '')}: {data['message']}{field}")
-    return ApiFailure(f"HTTP {status}")
+        code = f" {data['error']}" if data.get("error") else ""
+        # A path no route takes: most likely --url names the other app, or has a path prefix.
+        where = f" ({url}: is the URL the right app?)" if data.get("error") == "not_found" else ""
+        return ApiFailure(f"HTTP {status}{code}: {data['message']}{field}{where}", status)
+    return ApiFailure(f"HTTP {status}", status)
 
 
 def session(token: str) -> aiohttp.ClientSession:

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import render
-from .client import Api, CannotConnect, session
+from .client import Api, ApiFailure, CannotConnect, failure, session
 
 ROOM_FIELDS = ("admit_per_minute", "max_active", "session_ttl", "state", "target_url",
                "opens_at", "mode", "standby_max_per_minute", "pow_difficulty", "on_redis_failure")
@@ -20,6 +20,9 @@ EVENT_FIELDS = ("name", "room", "per_visitor_limit", "hold_ttl_s", "currency",
                 "sale_starts_at", "sale_ends_at")
 # Terminal control: cursor home and clear screen, so a watch redraws in place.
 CLEAR = "\x1b[H\x1b[2J"
+# Answers a watch waits out like an unreachable server: a proxy or a restarting app (or one
+# whose Redis is down) answers these for a while.
+RETRY_STATUSES = (502, 503, 504)
 
 
 async def run(args: argparse.Namespace, token: str) -> Any:
@@ -60,7 +63,9 @@ async def _rooms(args: argparse.Namespace, api: Api) -> Any:
             fields["opens_at"] = raw  # ISO-8601: the server parses it
     status, data = await api.call("PATCH", path, fields, ok=(200, 404))
     if status == 404:
-        # A new room: PUT creates it (target_url is then required).
+        if "target_url" not in fields:  # a mistyped name, most likely: say so
+            raise failure(status, data, api.base + path)
+        # A new room: PUT creates it (target_url is required, and given).
         _, data = await api.call("PUT", path, fields)
     return data if args.json else render.rooms_table([data])
 
@@ -79,7 +84,9 @@ async def _watch(args: argparse.Namespace, api: Api, path: str) -> None:
         at = datetime.now().strftime("%H:%M:%S")
         try:
             cfg, figures = await asyncio.gather(api.get(path), api.get(path + "/stats"))
-        except CannotConnect as exc:
+        except (CannotConnect, ApiFailure) as exc:
+            if isinstance(exc, ApiFailure) and exc.status not in RETRY_STATUSES:
+                raise
             if args.count is not None and frame + 1 >= args.count:
                 raise
             print(f"{CLEAR if tty else ''}{at}  {exc}; retrying", flush=True)
