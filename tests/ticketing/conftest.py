@@ -39,6 +39,7 @@ class WaitingRoomStub:
 
     url: str
     calls: list[tuple[str, str, str]] = field(default_factory=list)
+    rooms: set[str] = field(default_factory=set)  # what GET /admin/api/rooms/{room} finds
 
     def left(self, room: str) -> list[str]:
         return [visitor for r, visitor, _auth in self.calls if r == room]
@@ -53,8 +54,16 @@ async def waitingroom_stub() -> AsyncIterator[WaitingRoomStub]:
                            request.headers.get("Authorization", "")))
         return web.Response(status=204)
 
+    async def room(request: web.Request) -> web.Response:
+        name = request.match_info["room"]
+        if name in stub.rooms:
+            return web.json_response({"room": name})
+        return web.json_response({"error": "room_not_found", "message": "No such room."},
+                                 status=404)
+
     app = web.Application()
     app.router.add_delete("/admin/api/rooms/{room}/active/{visitor}", visitor_left)
+    app.router.add_get("/admin/api/rooms/{room}", room)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()

@@ -124,11 +124,12 @@ async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str
 
 
 async def test_cli_events_create_report_and_audit(
-    tk: Tk, capsys: pytest.CaptureFixture[str]
+    tk: Tk, capsys: pytest.CaptureFixture[str], waitingroom_stub,
 ) -> None:
     url = tk.base
     room = "tkcli-" + str(id(capsys))[-8:]
-    code, out, err = await _cli(capsys, "--ticketing-url", url, "events", "create",
+    code, out, err = await _cli(capsys, "--ticketing-url", url, "--url", waitingroom_stub.url,
+                                "events", "create",
                                 "--name", "CLI night", "--room", room,
                                 "--section", "Floor:2:5:4000", "--section", "Balcony:1:4:2500",
                                 "--limit", "2")
@@ -136,6 +137,15 @@ async def test_cli_events_create_report_and_audit(
     match = re.match(r"event (\d+) created: CLI night \(room (\S+)\), 14 seats", out)
     assert match and match.group(2) == room
     event_id = match.group(1)
+    # The waiting room has no such room yet: the event is made, and the operator told how
+    # to make the room (nobody can be admitted before it exists).
+    assert f"has no room '{room}' yet" in err and f"rooms set {room} --target-url {url}/enter" \
+        in err, err
+    waitingroom_stub.rooms.add(room + "-b")
+    code, _, err = await _cli(capsys, "--ticketing-url", url, "--url", waitingroom_stub.url,
+                              "events", "create", "--name", "Room ready", "--room", room + "-b",
+                              "--section", "A:1:1:1")
+    assert code == 0 and err == "", err
 
     code, out, err = await _cli(capsys, "--ticketing-url", url, "events", "report", event_id)
     assert code == 0, err

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import render
-from .client import Api, ApiFailure, CannotConnect, failure, session
+from .client import Api, ApiFailure, CannotConnect, CliFailure, failure, session
 
 ROOM_FIELDS = ("admit_per_minute", "max_active", "session_ttl", "state", "target_url",
                "opens_at", "mode", "standby_max_per_minute", "pow_difficulty", "on_redis_failure")
@@ -32,7 +32,7 @@ async def run(args: argparse.Namespace, token: str) -> Any:
         if args.group == "rooms":
             return await _rooms(args, rooms_api)
         if args.group == "events":
-            return await _events(args, tk_api)
+            return await _events(args, tk_api, rooms_api)
         api = tk_api if args.ticketing else rooms_api
         data = await api.get(f"/admin/api/audit?limit={args.limit}")
         return data if args.json else render.audit_table(data["entries"])
@@ -68,6 +68,22 @@ async def _rooms(args: argparse.Namespace, api: Api) -> Any:
         # A new room: PUT creates it (target_url is required, and given).
         _, data = await api.call("PUT", path, fields)
     return data if args.json else render.rooms_table([data])
+
+
+async def _missing_room_note(rooms_api: Api, room: str, ticketing_url: str) -> str | None:
+    """A word for the operator when the waiting room has no such room (yet): nobody can be
+    admitted to the event until it exists. Creating the event first is allowed."""
+    try:
+        status, data = await rooms_api.call("GET", _room_path(room), ok=(200, 404))
+        if status == 404 and data.get("error") != "room_not_found":
+            raise failure(status, data, rooms_api.base + _room_path(room))
+    except CliFailure as exc:
+        return f"could not check that the waiting room has room {room!r} ({exc})"
+    if status == 404:
+        return (f"the waiting room at {rooms_api.base} has no room {room!r} yet; nobody is "
+                f"admitted to this event until it does: waitingroom-admin rooms set {room} "
+                f"--target-url {ticketing_url.rstrip('/')}/enter")
+    return None
 
 
 async def _watch(args: argparse.Namespace, api: Api, path: str) -> None:
@@ -106,7 +122,7 @@ async def _watch(args: argparse.Namespace, api: Api, path: str) -> None:
             await asyncio.sleep(max(0.0, args.interval - (time.monotonic() - started)))
 
 
-async def _events(args: argparse.Namespace, api: Api) -> Any:
+async def _events(args: argparse.Namespace, api: Api, rooms_api: Api) -> Any:
     if args.action == "list":
         data = await api.get("/admin/api/events")
         if args.json:
@@ -121,6 +137,9 @@ async def _events(args: argparse.Namespace, api: Api) -> Any:
     body = {n: getattr(args, n) for n in EVENT_FIELDS if getattr(args, n) is not None}
     body["sections"] = args.sections
     _, data = await api.call("POST", "/admin/api/events", body)
+    note = await _missing_room_note(rooms_api, body["room"], args.ticketing_url)
+    if note:
+        print(f"waitingroom-admin: note: {note}", file=sys.stderr)
     if args.json:
         return data
     return (f"event {data['id']} created: {data['name']} (room {data['room']}), "
