@@ -105,16 +105,22 @@ def parse_new_event(body: dict[str, Any]) -> NewEvent:
         raise ValidationFailed(f"sections must list 1 to {MAX_SECTIONS} sections.",
                                code="invalid_event", field="sections")
     sections = []
-    for raw in sections_raw:
+    for i, raw in enumerate(sections_raw):
         if not isinstance(raw, dict):
             raise ValidationFailed("each section must be an object.", code="invalid_event",
                                    field="sections")
-        sections.append(Section(
-            name=_str_field(raw, "name", max_len=40),
-            rows=_int_field(raw, "rows", 1, MAX_ROWS),
-            seats_per_row=_int_field(raw, "seats_per_row", 1, MAX_SEATS_PER_ROW),
-            price=_int_field(raw, "price", 0, MAX_PRICE),
-        ))
+        try:
+            sections.append(Section(
+                name=_str_field(raw, "name", max_len=40),
+                rows=_int_field(raw, "rows", 1, MAX_ROWS),
+                seats_per_row=_int_field(raw, "seats_per_row", 1, MAX_SEATS_PER_ROW),
+                price=_int_field(raw, "price", 0, MAX_PRICE),
+            ))
+        except ValidationFailed as exc:
+            # Which section: "name" alone reads like the event's own name.
+            where = f"sections[{i}].{exc.fields['field']}"
+            raise ValidationFailed(f"{where}: {exc.message}", code="invalid_event",
+                                   field=where) from None
     if len({s.name for s in sections}) != len(sections):
         raise ValidationFailed("section names must differ.", code="invalid_event",
                                field="sections")

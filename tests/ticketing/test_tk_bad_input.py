@@ -160,6 +160,18 @@ BAD_EVENTS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+async def test_a_bad_section_is_named_by_its_place(tk: Tk) -> None:
+    sections = [{"name": "A", "rows": 1, "seats_per_row": 2, "price": 100},
+                {"name": " ", "rows": 1, "seats_per_row": 2, "price": 100}]
+    status, data = await tk.call("POST", "/admin/api/events", tk.admin_headers, json={
+        "name": "x", "room": "named-section-room", "sections": sections})
+    assert (status, data["field"]) == (422, "sections[1].name"), data
+    sections[1] |= {"name": "B", "rows": 0}
+    status, data = await tk.call("POST", "/admin/api/events", tk.admin_headers, json={
+        "name": "x", "room": "named-section-room", "sections": sections})
+    assert (status, data["field"]) == (422, "sections[1].rows"), data
+
+
 @pytest.mark.parametrize(("case", "change"), BAD_EVENTS, ids=[c[0] for c in BAD_EVENTS])
 async def test_bad_event_definitions(tk: Tk, case: str, change: dict[str, Any]) -> None:
     body = {"name": "x", "room": "bad-event-room", "per_visitor_limit": 2, "hold_ttl_s": 60,
