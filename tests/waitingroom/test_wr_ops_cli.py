@@ -168,6 +168,10 @@ async def test_a_mistyped_room_or_url_says_so_and_changes_nothing(
     code, _, err = await cli(capsys, "--url", url, "--token", ADMIN, "rooms", "show",
                              room_name + "x")
     assert code == 1 and "404" in err
+    # Unix seconds are digits: "1_000" (which float() reads) is no time.
+    code, _, err = await cli(capsys, "--url", url, "--token", ADMIN, "rooms", "set", room_name,
+                             "--opens-at", "1_000")
+    assert code == 1 and "opens_at" in err, err
     # A base URL with a path prefix: the 404 names the URL it asked.
     code, _, err = await cli(capsys, "--url", url + "/prefix", "--token", ADMIN, "rooms", "list")
     assert code == 1 and f"{url}/prefix/admin/api/rooms" in err and "right app" in err, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from datetime import datetime
@@ -20,6 +21,7 @@ EVENT_FIELDS = ("name", "room", "per_visitor_limit", "hold_ttl_s", "currency",
                 "sale_starts_at", "sale_ends_at")
 # Terminal control: cursor home and clear screen, so a watch redraws in place.
 CLEAR = "\x1b[H\x1b[2J"
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 # Answers a watch waits out like an unreachable server: a proxy or a restarting app (or one
 # whose Redis is down) answers these for a while.
 RETRY_STATUSES = (502, 503, 504)
@@ -56,11 +58,11 @@ async def _rooms(args: argparse.Namespace, api: Api) -> Any:
         return None
     fields = {n: getattr(args, n) for n in ROOM_FIELDS if getattr(args, n) is not None}
     if "opens_at" in fields:
-        raw = fields["opens_at"]
-        try:
-            fields["opens_at"] = float(raw) if raw else None
-        except ValueError:
-            fields["opens_at"] = raw  # ISO-8601: the server parses it
+        raw = fields["opens_at"].strip()
+        # Unix seconds as digits only (float() would also take "1_000" or "1e3"); anything
+        # else is an ISO-8601 time for the server to parse, or refuse.
+        fields["opens_at"] = (None if not raw else float(raw) if _SECONDS.fullmatch(raw)
+                              else raw)
     status, data = await api.call("PATCH", path, fields, ok=(200, 404))
     if status == 404:
         if "target_url" not in fields:  # a mistyped name, most likely: say so
