@@ -58,8 +58,13 @@ async def test_buy_a_seat_and_watch_it_sell_elsewhere(
     assert await watcher.get_attribute(seat, "data-status") == "free"
 
     await buyer.click(seat)
-    await buyer.click(f'.tk-seat[data-id="{event.seat_ids[31]}"]')
+    picked = f'.tk-seat[data-id="{event.seat_ids[31]}"]'
+    await buyer.click(picked)
     assert await buyer.get_attribute(seat, "aria-pressed") == "true"
+    # The seat still under the pointer (on a phone, the one just tapped) looks picked too.
+    fills = [await buyer.eval_on_selector(s, "e => getComputedStyle(e).backgroundColor")
+             for s in (seat, picked)]
+    assert fills[0] == fills[1], fills
     assert "2" in await buyer.text_content("#tk-count")
     await buyer.screenshot(path=str(artifacts / "tk-desktop-en-selected.png"), full_page=True)
     await buyer.click("#tk-hold")
