@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -82,6 +83,17 @@ async def test_static_files_are_the_shipped_ones_and_nothing_else(start_wr: Any)
         refused = await client.get(URL(path, encoded=True))
         assert refused.status == 404, path
         _guarded(refused)
+
+
+async def test_pages_name_an_icon_that_is_served(start_wr: Any, start_tk: Any) -> None:
+    """Each page links its icon, so browsers do not probe /favicon.ico (a 404 and a console
+    error on every first visit)."""
+    for client, path in ((await start_wr(), "/admin"), (await start_tk(), "/enter")):
+        page = await (await client.get(path)).text()
+        match = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', page)
+        assert match, path
+        icon = await client.get(match.group(1))
+        assert icon.status == 200 and icon.content_type == "image/svg+xml"
 
 
 async def test_an_unhandled_error_is_a_json_500_and_every_route_has_a_name(
