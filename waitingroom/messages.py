@@ -58,6 +58,10 @@ STRINGS = Catalog({
         "ko": "입장이 잠시 멈췄습니다. 순서는 그대로 유지됩니다.",
     },
     "closed": {"en": "This sale is closed.", "ko": "판매가 종료되었습니다."},
+    "closed_body": {
+        "en": "This waiting room no longer lets anyone in.",
+        "ko": "이 대기실은 더 이상 입장을 받지 않습니다.",
+    },
     "opens_in": {"en": "The sale opens in", "ko": "판매 시작까지"},
     "prequeue_note": {
         "en": "Everyone who arrives before the start receives a number in random order at "
@@ -70,15 +74,26 @@ STRINGS = Catalog({
         "en": "There is no waiting room at this address.",
         "ko": "이 주소에는 대기실이 없습니다.",
     },
-    "unavailable": {
-        "en": "The queue is reconnecting. This page retries by itself and your place is kept.",
-        "ko": "대기열에 다시 연결하는 중입니다. 페이지가 스스로 다시 시도하며 순서는 유지됩니다.",
+    "not_found_body": {
+        "en": "Check the link you were given.", "ko": "받으신 링크를 다시 확인해 주세요.",
     },
+    # Also seen by a newcomer, who has no place yet: the body says who keeps one.
+    "unavailable": {"en": "The queue is reconnecting.", "ko": "대기열에 다시 연결하는 중입니다."},
+    "unavailable_body": {
+        "en": "This page tries again by itself every few seconds. If you already had a number, "
+              "you keep it.",
+        "ko": "이 페이지가 몇 초마다 스스로 다시 시도합니다. 이미 번호를 받으셨다면 그 번호는 "
+              "그대로 유지됩니다.",
+    },
+    "retrying": {"en": "Trying again…", "ko": "다시 시도하는 중…"},
     "turn_passed": {
         "en": "Your turn has passed. Reload the page to take a new number.",
         "ko": "차례가 지났습니다. 새 번호를 받으려면 페이지를 새로고침하세요.",
     },
     "bad_room": {"en": "This is not a valid room address.", "ko": "올바른 대기실 주소가 아닙니다."},
+    "bad_room_body": {
+        "en": "Check the link you were given.", "ko": "받으신 링크를 다시 확인해 주세요.",
+    },
     "sold_out": {"en": "Sold out for now", "ko": "지금은 매진되었습니다"},
     "sold_out_body": {
         "en": "This sale is not taking new visitors at the moment. Please come back later.",

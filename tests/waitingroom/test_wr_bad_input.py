@@ -42,7 +42,10 @@ async def test_invalid_room_names_are_400(client: TestClient) -> None:
     for name in ("Upper", "under_score", "-lead", "a" * 64, "dot.ted", "trail%0A"):
         await _error(await client.post(f"/api/rooms/{name}/join"), 400, "invalid_room")
         await _error(await client.get(f"/api/rooms/{name}/status"), 400, "invalid_room")
-    assert (await client.get("/r/Not_Valid")).status == 400
+    page = await client.get("/r/Not_Valid")
+    assert page.status == 400 and "Check the link you were given." in await page.text()
+    page = await client.get("/r/no-such-room-here")
+    assert page.status == 404 and "Check the link you were given." in await page.text()
 
 
 async def test_malformed_json_and_huge_bodies(
