@@ -65,8 +65,9 @@ DASHBOARD_STRINGS = Catalog({
     "what": {"en": "Change", "ko": "변경"},
     "target": {"en": "On", "ko": "대상"},
     "no_audit": {"en": "No changes recorded yet.", "ko": "기록된 변경이 없습니다."},
-    "offline": {"en": "The server does not answer; retrying.",
-                "ko": "서버 응답 없음, 재시도 중."},
+    # Also shown when the server answers but cannot read its figures (Redis away: 503).
+    "offline": {"en": "The live figures cannot be read right now; retrying.",
+                "ko": "지금은 실시간 수치를 읽을 수 없습니다. 재시도 중."},
     "expired": {"en": "Your session ended; sign in again.",
                 "ko": "세션이 끝났습니다. 다시 로그인하세요."},
     "never": {"en": "never (paused)", "ko": "없음 (정지)"},

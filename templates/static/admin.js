@@ -231,7 +231,10 @@
         refreshRooms().catch(function () { notice(T.offline); });
       } else {
         var d = res.data || {};
-        notice((d.message || ("HTTP " + res.status)) + (d.field ? " (" + d.field + ")" : ""), "bad");
+        var message = d.message || ("HTTP " + res.status);
+        // The field, unless the message names it already.
+        notice(message + (d.field && message.indexOf(d.field) < 0 ? " (" + d.field + ")" : ""),
+               "bad");
       }
     }).catch(function () { notice(T.offline); });
   }

@@ -85,6 +85,13 @@ async def test_dashboard_signs_in_draws_charts_and_turns_the_knob(
         for chart in ("queue", "rate", "active", "wait", "polls"):
             assert await page.evaluate(PAINTED, f"#chart-{chart}") > 500, chart
 
+        # A refused value: the message says what is wrong, naming the field once.
+        await page.fill("#knob", "2000000")
+        await page.click("#knob-form button")
+        await page.wait_for_selector("#notice.notice-bad")
+        refused = await page.text_content("#notice") or ""
+        assert refused.count("admit_per_minute") == 1 and "between" in refused, refused
+        problems.remove(f"422 {base}/admin/api/rooms/{room_name}")  # that refusal, expected
         await page.fill("#knob", "240")
         # The "what if" preview answers before the change is applied.
         await page.wait_for_function(
