@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -208,3 +209,12 @@ async def test_sale_window_is_enforced(tk: Tk) -> None:
         status, data = await tk.hold(event, headers, event.seat_ids[:1])
         assert (status, data["error"]) == (409, code)
         assert await tk.snapshot(event) == before
+
+
+async def test_an_unknown_event_page_says_the_same_in_its_title_and_heading(tk: Tk) -> None:
+    async with tk.http.get(tk.url("/events/999999999"), allow_redirects=False) as resp:
+        page = await resp.text()
+        assert resp.status == 404
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    heading = re.search(r"<h1>(.*?)</h1>", page, re.S)
+    assert title and heading and title.group(1).strip() == heading.group(1).strip(), page
