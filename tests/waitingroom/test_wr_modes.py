@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from wr_support import StartApp, base_url, join, make_room, status
 
 from fairgate.tokens import Signer
+from waitingroom.appkeys import QUEUE_KEY
 from waitingroom.keys import RoomKeys
 
 SIGNER = Signer(("test-newest-key-0123456789abcdef",))
@@ -255,6 +256,9 @@ async def test_the_sold_out_and_lottery_pages_in_a_browser(
     lottery = room_name + "-draw"
     await make_room(client, lottery, admin_headers, mode="random", admit_per_minute=30)
     await asyncio.gather(*(join(anon, base_url(client), lottery) for _ in range(40)))
+    # A snapshot read before the joins counts an empty draw, whose wait has no range to show:
+    # the page below must see the forty.
+    await client.app[QUEUE_KEY].snapshots.fresh(lottery)
     context = await browser.new_context(viewport={"width": 375, "height": 812}, locale="en")
     page = await context.new_page()
     await page.goto(f"{base_url(client)}/r/{lottery}")
