@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from proc_support import alive, pids
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
@@ -21,16 +23,6 @@ with procs.stack(need_postgres=False) as stack:
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its parent) counts as gone.
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_sigterm_stops_the_servers_of_a_benchmark() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     with subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
@@ -40,10 +32,8 @@ def test_sigterm_stops_the_servers_of_a_benchmark() -> None:
             assert line, proc.stderr.read() if proc.stderr else "no output"
             hello_pid = int(line.split()[0])
             redis_address = line.split()[1].removeprefix("redis://").split("/")[0]
-            redis_pids = [int(p) for p in subprocess.run(
-                ["pgrep", "-f", f"redis-server {redis_address}"],
-                capture_output=True, text=True).stdout.split()]
-            assert _alive(hello_pid) and redis_pids
+            redis_pids = pids(f"redis-server {redis_address}")
+            assert alive(hello_pid) and redis_pids
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 128 + signal.SIGTERM
         finally:
@@ -51,7 +41,7 @@ def test_sigterm_stops_the_servers_of_a_benchmark() -> None:
                 proc.kill()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (
-            _alive(hello_pid) or any(_alive(p) for p in redis_pids)):
+            alive(hello_pid) or any(alive(p) for p in redis_pids)):
         time.sleep(0.1)
-    assert not _alive(hello_pid), "the app server was left running"
-    assert not any(_alive(p) for p in redis_pids), "Redis was left running"
+    assert not alive(hello_pid), "the app server was left running"
+    assert not any(alive(p) for p in redis_pids), "Redis was left running"

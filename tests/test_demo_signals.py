@@ -10,24 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+from proc_support import alive, pids
+
 from fairgate.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its parent) counts as gone.
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _pids(pattern: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in found.split()]
 
 
 def test_sigterm_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None:
@@ -47,9 +34,9 @@ def test_sigterm_stops_the_demo_and_everything_it_started(tmp_path: Path) -> Non
             else:
                 raise AssertionError("the demo did not start:\n" + "".join(seen))
             started = {
-                "waiting room": _pids(f"waitingroom serve --host 127.0.0.1 --port {wr_port}"),
-                "ticketing": _pids(f"ticketing serve --host 127.0.0.1 --port {tk_port}"),
-                "PostgreSQL": _pids(f"postgres -D {tmp_path}"),
+                "waiting room": pids(f"waitingroom serve --host 127.0.0.1 --port {wr_port}"),
+                "ticketing": pids(f"ticketing serve --host 127.0.0.1 --port {tk_port}"),
+                "PostgreSQL": pids(f"postgres -D {tmp_path}"),
                 "Redis": [int((tmp_path / "redis" / "redis.pid").read_text())],
             }
             assert all(started.values()), started
@@ -60,10 +47,10 @@ def test_sigterm_stops_the_demo_and_everything_it_started(tmp_path: Path) -> Non
                 proc.kill()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and any(
-            _alive(p) for pids in started.values() for p in pids):
+            alive(p) for found in started.values() for p in found):
         time.sleep(0.1)
-    left = {name: pids for name, pids in started.items() if any(_alive(p) for p in pids)}
-    for pid in (p for pids in left.values() for p in pids):
+    left = {name: found for name, found in started.items() if any(alive(p) for p in found)}
+    for pid in (p for found in left.values() for p in found):
         os.kill(pid, signal.SIGKILL)  # a failing run still leaves nothing behind
     assert not left, f"left running: {left}"
 
