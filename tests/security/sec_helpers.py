@@ -7,12 +7,20 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp.test_utils import TestClient
 
+from fairgate import adminauth
 from fairgate.config import Settings
 
 StartApp = Callable[..., Awaitable[TestClient]]
 
 # Where admitted visitors are sent in these tests (nothing listens there; nobody follows it).
 TARGET_URL = "http://127.0.0.1:9/enter"
+
+
+def dashboard_session(settings: Settings) -> tuple[str, adminauth.AdminSession]:
+    """A dashboard sign-in with the admin token: the cookie's value and the session."""
+    made = adminauth.new_session(settings, settings.admin_token)
+    assert made is not None
+    return made
 
 
 def with_extra(settings: Settings, **extra: str) -> Settings:

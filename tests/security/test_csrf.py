@@ -7,7 +7,7 @@ import time
 
 import pytest
 from redis.asyncio import Redis
-from sec_helpers import make_event, make_room
+from sec_helpers import dashboard_session, make_event, make_room
 
 from fairgate import adminauth
 from fairgate.tokens import Signer
@@ -72,9 +72,7 @@ async def test_admin_writes_with_the_dashboard_cookie_need_our_origin(
 ) -> None:
     client = await start_wr()
     await make_room(client, room_name, admin_headers, admit_per_minute=5)
-    made = adminauth.new_session(settings, settings.admin_token)
-    assert made is not None
-    value, session = made
+    value, session = dashboard_session(settings)
     cookie_auth = {"Cookie": f"{adminauth.COOKIE}={value}",
                    adminauth.CSRF_HEADER: session.csrf}
     own = str(client.make_url("")).rstrip("/")

@@ -7,7 +7,7 @@ import re
 import time
 
 from aiohttp import ClientResponse
-from sec_helpers import make_event, make_room
+from sec_helpers import dashboard_session, make_event, make_room
 
 from fairgate import adminauth
 from fairgate.tokens import Signer
@@ -49,15 +49,14 @@ async def test_waiting_room_pages(start_wr, settings, admin_headers, room_name) 
     client = await start_wr()
     await make_room(client, room_name, admin_headers)
     await make_room(client, room_name + "-shut", admin_headers, state="closed")
-    made = adminauth.new_session(settings, settings.admin_token)
-    assert made is not None
+    cookie, _ = dashboard_session(settings)
     pages = {
         "queue": (f"/r/{room_name}", {}),
         "closed": (f"/r/{room_name}-shut", {}),
         "unknown room": ("/r/no-such-room-here", {}),
         "bad room name": ("/r/Bad_Name", {}),
         "admin sign-in": ("/admin", {}),
-        "admin dashboard": ("/admin", {"Cookie": f"{adminauth.COOKIE}={made[0]}"}),
+        "admin dashboard": ("/admin", {"Cookie": f"{adminauth.COOKIE}={cookie}"}),
     }
     for label, (path, headers) in pages.items():
         resp = await client.get(path, headers=headers, allow_redirects=False)

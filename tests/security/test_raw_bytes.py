@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp.test_utils import TestClient
-from sec_helpers import make_event, make_room
+from sec_helpers import dashboard_session, make_event, make_room
 
 from fairgate import adminauth
 
@@ -64,9 +64,7 @@ async def test_a_dashboard_write_with_such_a_csrf_header_is_refused(
 ) -> None:
     client = await start_wr()
     await make_room(client, room_name, admin_headers, admit_per_minute=5)
-    made = adminauth.new_session(settings, settings.admin_token)
-    assert made is not None
-    value, _ = made
+    value, _ = dashboard_session(settings)
     status, body = await _raw(client, b"\r\n".join([
         f"PATCH /admin/api/rooms/{room_name} HTTP/1.1".encode(), b"Host: x",
         f"Cookie: {adminauth.COOKIE}={value}".encode(),
