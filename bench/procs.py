@@ -104,20 +104,15 @@ def end_process(popen: subprocess.Popen[Any], sig: int, *, grace_s: float) -> No
         popen.wait()
 
 
-def exit_on_sigterm() -> contextlib.AbstractContextManager[None]:
-    """SIGTERM (``timeout``, a CI job cancelled, ``kill``) ends the run the way Ctrl-C does, so
-    the servers a benchmark started stop with it instead of loading the machine for the next
-    run."""
-    return exit_on_signals(signal.SIGTERM)
-
-
 @contextlib.contextmanager
 def stack(*, need_postgres: bool = True) -> Iterator[Stack]:
     """Real servers: the configured REDIS_URL/DATABASE_URL, or private embedded ones.
 
     ``need_postgres=False`` skips PostgreSQL for benchmarks of the waiting room alone.
     """
-    with exit_on_sigterm():
+    # SIGTERM (``timeout``, a cancelled CI job, ``kill``) stops the servers as Ctrl-C does,
+    # instead of leaving them to load the machine for the next run.
+    with exit_on_signals():
         yield from _stack(need_postgres)
 
 
@@ -135,7 +130,7 @@ def _stack(need_postgres: bool) -> Iterator[Stack]:
     finally:
         if threading.current_thread() is threading.main_thread():
             # Ctrl-C reaches bench.run and this process at once, and bench.run then sends
-            # SIGTERM too: nothing may cut the clean-up short (exit_on_sigterm restores it).
+            # SIGTERM too: nothing may cut the clean-up short (exit_on_signals restores it).
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         s.close()
         # The servers' data (PostgreSQL's alone is 40-200 MB) goes with them; after a failure

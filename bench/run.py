@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fairgate.lifecycle import exit_on_signals
+
 from . import procs
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -30,7 +32,7 @@ IMG = ROOT / "docs" / "img"
 MODULES = ("waitingroom", "holds", "locks", "scenarios")
 # Generous: each benchmark stops by itself well before this.
 TIMEOUT_S = 900
-# How long a module ended with SIGTERM (it then stops its servers: procs.exit_on_sigterm)
+# How long a module ended with SIGTERM (it then stops its servers: exit_on_signals)
 # may take, PostgreSQL's shutdown included, before SIGKILL.
 STOP_GRACE_S = 60
 
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--charts-only", action="store_true",
                         help="redraw the charts from the existing results")
     args = parser.parse_args(argv)
-    with procs.exit_on_sigterm():
+    with exit_on_signals():
         return _run(args)
 
 
