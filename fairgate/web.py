@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 import orjson
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDictProxy, istr
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -163,21 +163,24 @@ def _http_error_json(exc: web.HTTPException) -> web.Response:
 
 
 # Tokens ride in URLs (admission links): never leak them through Referer; no inline scripts.
+# The names are ``istr``, whose case-folded form is made once: a str name is folded again by
+# every look-up in a header dict (half of what setting these four headers costs).
+_CSP = istr("Content-Security-Policy")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
+    _CSP: (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
+    istr("X-Content-Type-Options"): "nosniff",
+    istr("Referrer-Policy"): "no-referrer",
+    istr("X-Frame-Options"): "DENY",
 }
 # The answers of the JSON APIs (paths under API_PREFIXES): nothing in them is ever a page, so
 # a browser that opens one as a document may load nothing at all. Shorter, too: 130 bytes less
 # on every status poll.
 API_SECURITY_HEADERS = {
     **SECURITY_HEADERS,
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    _CSP: "default-src 'none'; frame-ancestors 'none'",
 }
 API_PREFIXES = ("/api/", "/admin/api/")
 _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
