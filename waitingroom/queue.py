@@ -164,6 +164,24 @@ class _Derived:
         position, ahead = place(number, self.snap.serving)
         return position, ahead, None if self.fifo is None else self.fifo(ahead)
 
+    def waiting_body(self, room: str, number: int) -> bytes:
+        """The encoded status answer of ``number``, a first-come visitor not yet called
+        (``serving < number``): what :meth:`place` and ``Visit.answer(*STATUS_FIELDS)`` give,
+        without the Estimate and the Visit, for the poll's hot path."""
+        snap = self.snap
+        ahead = number - snap.serving - 1
+        fifo = self.fifo
+        if fifo is None:
+            eta = eta_range = None
+        else:
+            eta, low, high = fifo.bounds(ahead)
+            eta_range = [low, high]
+        return orjson.dumps({
+            "room": room, "state": self.state, "number": number, "serving": snap.serving,
+            "position": ahead + 1, "ahead": ahead, "eta_s": eta, "eta_range_s": eta_range,
+            "admit_per_minute": snap.config.admit_per_minute, "poll_after_ms": poll_after_ms(eta),
+        })
+
 
 def room_state(snap: RoomSnapshot) -> str:
     config = snap.config
@@ -396,14 +414,7 @@ class Queue:
         _tally(POLLS, room).n += 1
         self.heartbeats.note(room, visitor, number)
         # (No snapshots.note_number: the number is within the snapshot's ``issued``.)
-        position, ahead, guess = derived.place(number)
-        eta = guess.eta_s if guess else None
-        return orjson.dumps({
-            "room": room, "state": derived.state, "number": number, "serving": snap.serving,
-            "position": position, "ahead": ahead, "eta_s": eta,
-            "eta_range_s": guess.range_s if guess else None,
-            "admit_per_minute": snap.config.admit_per_minute, "poll_after_ms": poll_after_ms(eta),
-        })
+        return derived.waiting_body(room, number)
 
     def _derive(self, room: str, snap: RoomSnapshot) -> _Derived:
         derived = self._derived.get(room)
