@@ -51,6 +51,7 @@ MIN_POLL_MS = 1_000
 MAX_POLL_MS = 30_000
 PAUSED_POLL_MS = 10_000
 POLL_JITTER = 0.15
+_JITTER_FROM, _JITTER_SPAN = 1 - POLL_JITTER, 2 * POLL_JITTER
 # A ticket signed this long before a snapshot was read must be counted in that snapshot's
 # ``issued`` (covers clock differences between machines).
 CLOCK_MARGIN_S = 1.0
@@ -134,7 +135,7 @@ def poll_after_ms(eta_s: float | None, rng: random.Random | None = None) -> int:
     """Often near the front, rarely far back: a quarter of the expected wait, jittered."""
     base = PAUSED_POLL_MS if eta_s is None else eta_s * 250  # a quarter, in ms
     # Uniform in 1 ± POLL_JITTER (what ``uniform`` computes, without its extra call).
-    base *= 1 - POLL_JITTER + 2 * POLL_JITTER * (rng or random).random()
+    base *= _JITTER_FROM + _JITTER_SPAN * (rng or random).random()
     if base <= MIN_POLL_MS:  # comparisons rather than min()/max(): this runs on every poll
         return MIN_POLL_MS
     return MAX_POLL_MS if base >= MAX_POLL_MS else int(base)
@@ -145,10 +146,11 @@ class _Derived:
     rather than per poll: the room's state, whether it is a lottery, and how waits follow from
     a place in line (or, in a lottery, the one wait everybody shares)."""
 
-    __slots__ = ("draw", "fifo", "lottery", "snap", "state")
+    __slots__ = ("draw", "fifo", "lottery", "polls", "snap", "state")
 
     def __init__(self, snap: RoomSnapshot, slack_s: float) -> None:
         self.snap = snap
+        self.polls = _tally(POLLS, snap.room)  # the room's poll count, looked up once
         self.state = room_state(snap)
         self.lottery = snap.config.mode == "random"
         band = _band(snap) if self.state == "waiting" else None  # no wait unless admitting
@@ -163,24 +165,6 @@ class _Derived:
             return None, None, self.draw
         position, ahead = place(number, self.snap.serving)
         return position, ahead, None if self.fifo is None else self.fifo(ahead)
-
-    def waiting_body(self, room: str, number: int) -> bytes:
-        """The encoded status answer of ``number``, a first-come visitor not yet called
-        (``serving < number``): what :meth:`place` and ``Visit.answer(*STATUS_FIELDS)`` give,
-        without the Estimate and the Visit, for the poll's hot path."""
-        snap = self.snap
-        ahead = number - snap.serving - 1
-        fifo = self.fifo
-        if fifo is None:
-            eta = eta_range = None
-        else:
-            eta, low, high = fifo.bounds(ahead)
-            eta_range = [low, high]
-        return orjson.dumps({
-            "room": room, "state": self.state, "number": number, "serving": snap.serving,
-            "position": ahead + 1, "ahead": ahead, "eta_s": eta, "eta_range_s": eta_range,
-            "admit_per_minute": snap.config.admit_per_minute, "poll_after_ms": poll_after_ms(eta),
-        })
 
 
 def room_state(snap: RoomSnapshot) -> str:
@@ -398,23 +382,45 @@ class Queue:
         whose snapshot is fresh: the poll's hot path, the same answer :meth:`status` gives.
 
         None when anything else is the case (no or bad ticket, a pre-queue ticket, a lottery,
-        a called number, a number the snapshot has not seen, a snapshot due for a refresh):
-        :meth:`status` then decides, errors included.
+        a called number, a number the snapshot has not seen, a snapshot due for a refresh
+        nobody has started): :meth:`status` then decides, errors included.
+
+        One method rather than a chain of small ones on purpose: under load a request's code
+        runs with cold CPU caches, where each call costs more than its instructions suggest
+        (docs/BENCHMARKS.md, "Seventh round").
         """
         snap = self.snapshots.current(room)
-        fields = None if snap is None else self._ticket_fields(room, raw, snap)
-        if fields is None:
+        if snap is None or not raw:
             return None
-        t_room, visitor, number, _ = fields
-        if t_room != room or not snap.serving < number <= snap.issued:  # pre-queue; called
+        try:
+            t_room, visitor, number, issued_at = self.tickets.load(raw)
+        except TokenError:
             return None
-        derived = self._derive(room, snap)
+        # This room's own ticket (a pre-queue one is another's), from this sale (the rule of
+        # _ticket_fields), for a number the snapshot has issued and not called.
+        if (t_room != room or issued_at < snap.config.created_at - 1
+                or not snap.serving < number <= snap.issued):
+            return None
+        derived = self._derived.get(room)
+        if derived is None or derived.snap is not snap:
+            derived = self._derive(room, snap)
         if derived.lottery:
             return None
-        _tally(POLLS, room).n += 1
+        derived.polls.n += 1
         self.heartbeats.note(room, visitor, number)
         # (No snapshots.note_number: the number is within the snapshot's ``issued``.)
-        return derived.waiting_body(room, number)
+        # What place() and Visit.answer(*STATUS_FIELDS) give, without the Estimate and Visit.
+        ahead = number - snap.serving - 1
+        if derived.fifo is None:
+            eta = eta_range = None
+        else:
+            eta, low, high = derived.fifo.bounds(ahead)
+            eta_range = [low, high]
+        return orjson.dumps({
+            "room": room, "state": derived.state, "number": number, "serving": snap.serving,
+            "position": ahead + 1, "ahead": ahead, "eta_s": eta, "eta_range_s": eta_range,
+            "admit_per_minute": snap.config.admit_per_minute, "poll_after_ms": poll_after_ms(eta),
+        })
 
     def _derive(self, room: str, snap: RoomSnapshot) -> _Derived:
         derived = self._derived.get(room)

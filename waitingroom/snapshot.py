@@ -228,7 +228,11 @@ class Heartbeats:
         self._loaded = False
 
     def note(self, room: str, visitor: str, number: int) -> None:
-        self._pending.setdefault(room, {})[visitor] = number
+        pending = self._pending.get(room)  # (setdefault would make a dict on every call)
+        if pending is None:
+            pending = self._pending[room] = {}
+        pending[visitor] = number
+
 
     async def flush(self) -> int:
         """Write what was collected; returns how many visitors were put back in a queue."""
