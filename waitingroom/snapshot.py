@@ -85,18 +85,22 @@ class Snapshots:
         """Every room snapshot held now (metrics read them at scrape time)."""
         return list(self._cache.values())
 
-    def _fresh(self, snap: RoomSnapshot | None) -> bool:
-        return snap is not None and time.monotonic() - snap.fetched_at < self.interval_s
-
     def current(self, room: str) -> RoomSnapshot | None:
-        """The cached snapshot if it is at most one interval old (no refresh is started)."""
+        """The snapshot :meth:`get` would answer with at once, without starting a refresh:
+        the cached one if it is at most one interval old or, while a refresh is in flight, at
+        most STALE_LIMIT_S old. None when a refresh is due and nobody has started it."""
         snap = self._cache.get(room)
-        return snap if self._fresh(snap) else None
+        if snap is None:
+            return None
+        age = time.monotonic() - snap.fetched_at
+        if age < self.interval_s or (age < STALE_LIMIT_S and room in self._inflight):
+            return snap
+        return None
 
     async def get(self, room: str) -> RoomSnapshot:
         """A snapshot at most one interval old (or a briefly stale one while Redis is away)."""
         snap = self._cache.get(room)
-        if self._fresh(snap):
+        if snap is not None and time.monotonic() - snap.fetched_at < self.interval_s:
             return snap
         task = self._inflight.get(room)
         if task is None:
@@ -232,7 +236,6 @@ class Heartbeats:
         if pending is None:
             pending = self._pending[room] = {}
         pending[visitor] = number
-
 
     async def flush(self) -> int:
         """Write what was collected; returns how many visitors were put back in a queue."""

@@ -89,7 +89,8 @@ async def status(request: web.Request) -> web.Response:
     # Nearly every poll: a visitor still waiting in a room this process knows (so the name
     # in the URL is valid), answered from the snapshot without building a Visit.
     room = request.match_info["room"]
-    raw = request.headers.get(TICKET_HEADER) or request.cookies.get(cookie_name(room))  # _ticket
+    # What _ticket() reads, without the call.
+    raw = request.headers.get(TICKET_HEADER) or request.cookies.get(cookie_name(room))
     body = queue.waiting_answer(room, raw)
     if body is not None:
         return web.Response(body=body, headers=_WAITING_HEADERS)

@@ -193,6 +193,30 @@ async def test_the_waiting_answer_is_the_status_answer(
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
 
 
+async def test_the_waiting_answer_uses_the_snapshot_being_refreshed(
+    client: TestClient, room_name: str, admin_headers: dict[str, str],
+) -> None:
+    """Past its interval, a snapshot still answers polls while one of them refreshes it (as the
+    general path does); with no refresh started, the general path starts one."""
+    await make_room(client, room_name, admin_headers, admit_per_minute=2)
+    queue = client.app[QUEUE_KEY]
+    visit = await queue.join(room_name, None)
+    snap = await queue.snapshots.fresh(room_name)
+    await asyncio.sleep(queue.snapshots.interval_s + 0.05)
+    assert queue.snapshots.current(room_name) is None
+    assert queue.waiting_answer(room_name, visit.ticket) is None
+    refresh = asyncio.create_task(queue.snapshots.get(room_name))
+    await asyncio.sleep(0)  # the task has started the refresh and waits for Redis
+    assert queue.snapshots.current(room_name) is snap
+    random.seed(1)
+    fast = queue.waiting_answer(room_name, visit.ticket)
+    random.seed(1)
+    general = (await queue.status(room_name, visit.ticket)).answer(*STATUS_FIELDS)
+    assert fast is not None and orjson.loads(fast) == general
+    assert await refresh is not snap
+    assert queue.snapshots.current(room_name) is not snap
+
+
 async def test_the_waiting_answer_leaves_other_cases_to_the_general_path(
     client: TestClient, room_name: str, admin_headers: dict[str, str], redis_client: Redis,
 ) -> None:
