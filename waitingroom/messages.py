@@ -9,6 +9,8 @@ from fairgate.i18n import Catalog
 STRINGS = Catalog({
     "title": {"en": "Waiting room", "ko": "대기실"},
     "heading": {"en": "You're in line", "ko": "대기 중입니다"},
+    # Before a scheduled opening nobody is in line yet: numbers are drawn at the opening.
+    "heading_early": {"en": "You're early", "ko": "일찍 오셨습니다"},
     "lead": {
         "en": "When it's your turn, this page takes you in by itself.",
         "ko": "차례가 되면 이 페이지가 자동으로 입장시켜 드립니다.",
@@ -104,9 +106,9 @@ STRINGS = Catalog({
 
 # Strings the queue page's script needs (handed over in a data attribute).
 JS_KEYS = (
-    "people", "person", "next", "eta_soon", "eta_min", "eta_hour", "eta_none", "per_minute",
-    "reconnecting", "admitted_title", "paused", "closed", "drawing", "turn_passed",
-    "eta_range_min", "eta_range_hour", "eta_range_soon", "draw",
+    "heading", "heading_early", "people", "person", "next", "eta_soon", "eta_min", "eta_hour",
+    "eta_none", "per_minute", "reconnecting", "admitted_title", "paused", "closed", "drawing",
+    "turn_passed", "eta_range_min", "eta_range_hour", "eta_range_soon", "draw",
 )
 
 

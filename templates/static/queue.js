@@ -100,6 +100,7 @@
     }
     if (s.number === null || s.number === undefined) {
       state.opensAt = s.opens_at || state.opensAt;
+      text("heading", T.heading_early);
       show("prequeue", true);
       show("numbered", false);
       if (!state.countdown) { state.countdown = setInterval(tickCountdown, 1000); }
@@ -109,6 +110,7 @@
       state.number = s.number;
       state.opensAt = null;
       if (state.countdown) { clearInterval(state.countdown); state.countdown = null; }
+      text("heading", T.heading);
       show("prequeue", false);
       show("numbered", true);
       state.serving = Math.max(state.serving, s.serving || 0);

@@ -122,8 +122,28 @@ async def test_screenshots_desktop_phone_english_korean_reconnecting(
     page = await _page(browser, viewport=PHONE, lang="en")
     await page.goto(f"{base}/r/{soon}")
     assert (await page.text_content("#countdown")).startswith("01:02:")
+    assert await page.text_content("#heading") == "You're early"  # nobody is in line yet
     assert await page.is_hidden("#numbered")
     await page.screenshot(path=str(artifacts / "queue-countdown-phone-en.png"), full_page=True)
+    await page.context.close()
+
+
+async def test_an_early_visitor_gets_a_number_at_the_opening(
+    browser: Any, client: TestClient, target: str, room_name: str,
+    admin_headers: dict[str, str],
+) -> None:
+    """The page of someone who came before the opening counts down, then shows the number
+    drawn for them, with the heading of someone in line, without a reload."""
+    await make_room(client, room_name, admin_headers, target_url=target, admit_per_minute=0,
+                    opens_at=time.time() + 3)
+    page = await _page(browser, viewport=PHONE, lang="en")
+    await page.goto(f"{base_url(client)}/r/{room_name}")
+    assert await page.text_content("#heading") == "You're early"
+    assert await page.is_hidden("#numbered")
+    await page.wait_for_selector("#numbered", state="visible", timeout=15_000)
+    assert await page.text_content("#heading") == "You're in line"
+    assert await page.text_content("#number") == "1"
+    assert await page.is_hidden("#prequeue")
     await page.context.close()
 
 
