@@ -72,5 +72,6 @@
     });
   }
 
+  document.getElementById("pow-working").classList.remove("hidden");
   attempt(d.challenge, Number(d.difficulty));
 })();

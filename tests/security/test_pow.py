@@ -120,6 +120,7 @@ async def test_the_queue_page_solves_and_joins(
         page = await context.new_page()
         await page.goto(f"{base}/r/{room_name}-solving", wait_until="commit")
         await page.wait_for_selector("#pow[data-state=solving]")
+        await page.wait_for_selector("#pow-working", state="visible")
         await page.screenshot(path=str(artifacts / "queue-pow-solving-phone-en.png"))
         same = await page.evaluate("""async () => {
             const enc = new TextEncoder(), out = [];
@@ -132,5 +133,16 @@ async def test_the_queue_page_solves_and_joins(
             return out;
         }""")
         assert same == [True] * 10
+    finally:
+        await context.close()
+    # Without JavaScript nothing solves: no "Checking…" spinner, only the line that says why.
+    context = await browser.new_context(viewport={"width": 390, "height": 760},
+                                        java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{base}/r/{room_name}-solving")
+        assert await page.is_hidden("#pow-working")
+        assert "needs JavaScript" in await page.text_content("#pow")
+        await page.screenshot(path=str(artifacts / "queue-pow-nojs-phone-en.png"))
     finally:
         await context.close()
