@@ -134,6 +134,17 @@ async def test_console_entry_point_in_a_subprocess(client: TestClient) -> None:
         await proc.communicate()
         assert proc.returncode == expected, argv
 
+    # An output that cannot encode "…" (the audit shortens a room's creation with it).
+    room = f"ascii-{os.getpid()}"
+    for argv in (["rooms", "set", room, "--target-url", TARGET_URL], ["audit", "--limit", "3"]):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "waitingroom.cli", "--url", base_url(client), *argv, cwd=ROOT,
+            env={**env, "PYTHONIOENCODING": "ascii"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        assert (proc.returncode, err) == (0, b""), argv
+    assert "room.create" in out.decode() and "?" in out.decode()
+
 
 async def test_what_is_wrong_before_any_request_is_a_usage_error(
     client: TestClient, room_name: str, capsys: pytest.CaptureFixture[str],

@@ -176,6 +176,11 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # An output encoding without the watch's bars or the audit's "…" (PYTHONIOENCODING=ascii,
+    # a C locale on an old system) shows "?" for them instead of failing with a traceback.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")
     parser = _parser()
     try:
         args = parser.parse_args(argv)
