@@ -109,6 +109,11 @@ async def test_dashboard_signs_in_draws_charts_and_turns_the_knob(
         await page.wait_for_selector("#audit-rows tr:first-child")
         first = await page.text_content("#audit-rows tr:first-child") or ""
         assert "admin" in first and "admit_per_minute: 60 → 240" in first
+        # Every cell of an audit row is a table cell (a "who" cell once took the signed-in
+        # bar's flex layout, and the row's cells no longer lined up).
+        displays = await page.eval_on_selector_all(
+            "#audit-rows tr:first-child td", "cells => cells.map(c => getComputedStyle(c).display)")
+        assert displays == ["table-cell"] * 4, displays
         await asyncio.sleep(1)  # one more point: the knob's step shows on the chart
         await page.screenshot(path=str(artifacts / "admin-dashboard-desktop-en.png"),
                               full_page=True)
