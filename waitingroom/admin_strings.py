@@ -20,6 +20,7 @@ DASHBOARD_STRINGS = Catalog({
     "rooms": {"en": "Rooms", "ko": "대기실"},
     "room": {"en": "Room", "ko": "대기실"},
     "state": {"en": "State", "ko": "상태"},
+    "mode": {"en": "Mode", "ko": "방식"},
     "knob": {"en": "Admit / min", "ko": "분당 입장"},
     "measured": {"en": "Measured / min", "ko": "실측 / 분"},
     "queue": {"en": "Waiting", "ko": "대기"},

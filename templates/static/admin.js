@@ -77,6 +77,7 @@
       pill.className = "pill pill-" + room.state;
       pill.textContent = room.state;
       st.appendChild(pill);
+      td(tr, room.mode, "mode");
       td(tr, fmtNum(room.admit_per_minute), "num");
       td(tr, fmtNum(s.admitted_per_minute), "num");
       td(tr, fmtNum(s.queue_length), "num");

@@ -68,6 +68,11 @@ async def test_dashboard_signs_in_draws_charts_and_turns_the_knob(
         await page.fill("#token", admin_headers["Authorization"].split()[1])
         await page.click("#login button")
         await page.wait_for_selector(f'tr[data-room="{room_name}"]')
+        # The row says how the room admits, under its own heading.
+        assert await page.text_content(f'tr[data-room="{room_name}"] td.mode') == "fifo"
+        headings = await page.eval_on_selector_all("table.rooms th",
+                                                   "ths => ths.map(t => t.textContent)")
+        assert headings[:3] == ["Room", "State", "Mode"], headings
         cookie = next(c for c in await context.cookies() if c["name"] == "fg_admin")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert admin_headers["Authorization"].split()[1] not in cookie["value"]
