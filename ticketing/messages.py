@@ -8,6 +8,11 @@ from fairgate.i18n import Catalog
 STRINGS = {
     "title": {"en": "Choose your seats", "ko": "좌석 선택"},
     "stage": {"en": "Stage", "ko": "무대"},
+    # Under the seat map while it is wider than the screen (seats.js shows it).
+    "scroll_hint": {
+        "en": "Swipe sideways to see every seat.",
+        "ko": "옆으로 밀어서 모든 좌석을 확인하세요.",
+    },
     "legend_free": {"en": "Available", "ko": "선택 가능"},
     "legend_selected": {"en": "Your pick", "ko": "내 선택"},
     "legend_held": {"en": "On hold", "ko": "다른 사람이 선택 중"},

@@ -182,7 +182,15 @@
       mapEl.appendChild(sec);
     });
     mapEl.setAttribute("aria-busy", "false");
+    showScrollHint();
   }
+
+  // A hall wider than the screen (seats never shrink below 18px) scrolls sideways: say so.
+  function showScrollHint() {
+    var hint = document.getElementById("tk-scroll-hint");
+    if (hint) { hint.classList.toggle("hidden", mapEl.scrollWidth <= mapEl.clientWidth + 1); }
+  }
+  window.addEventListener("resize", showScrollHint);
 
   function applyChange(id, status, version) {
     var s = seats.get(id);

@@ -135,3 +135,29 @@ async def test_a_copied_link_shows_a_clear_refusal(browser: Any, tk: Tk, artifac
     assert link is not None and link.endswith(f"/r/{event.room}")
     await page.screenshot(path=str(artifacts / "tk-phone-ko-refused.png"), full_page=True)
     await context.close()
+
+
+async def test_a_hall_wider_than_the_phone_says_it_scrolls(
+    browser: Any, tk: Tk, artifacts: Path
+) -> None:
+    """Seats stop shrinking at 18px: a 30-seat row is wider than a phone, and the page says
+    the map scrolls sideways; on a desktop, where it fits, it says nothing."""
+    wide = await tk.create_event(sections=[
+        {"name": "A", "rows": 3, "seats_per_row": 30, "price": 5000},
+    ])
+    errors: list[str] = []
+    page = await _page(browser, tk, wide, "en", PHONE, errors)
+    assert await page.is_visible("#tk-scroll-hint")
+    assert "Swipe sideways" in await page.text_content("#tk-scroll-hint")
+    await page.screenshot(path=str(artifacts / "tk-phone-en-wide-hall.png"), full_page=True)
+    await page.set_viewport_size(DESKTOP)
+    await page.wait_for_selector("#tk-scroll-hint", state="hidden")
+    await page.context.close()
+
+    narrow = await tk.create_event(sections=[
+        {"name": "A", "rows": 3, "seats_per_row": 12, "price": 5000},
+    ])
+    page = await _page(browser, tk, narrow, "en", PHONE, errors)
+    assert await page.is_hidden("#tk-scroll-hint")
+    await page.context.close()
+    assert errors == []
