@@ -45,7 +45,9 @@ async def _migrate(database_url: str) -> list[int]:
 def _serve(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
     workers = getattr(args, "workers", 1)
     host = getattr(args, "host", None) or settings.host
-    port = getattr(args, "port", None) or settings.ticketing_port
+    port = getattr(args, "port", None)
+    if port is None:  # (not ``or``: --port 0, any free port, is a port)
+        port = settings.ticketing_port
     if workers > 1 and port == 0:
         raise ConfigError("--workers needs a fixed port: with port 0 each would get its own")
     metrics_dir = prepare_metrics("ticketing", workers)

@@ -14,6 +14,7 @@ import re
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -221,6 +222,20 @@ def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path) -> None
     log = proc.log.read_text()
     assert code == 1, log[-2000:]
     assert "cannot listen" in log and "giving up" in log, log[-2000:]
+
+
+@pytest.mark.parametrize("app", ["waitingroom", "ticketing"])
+def test_port_zero_is_any_free_port_so_workers_refuse_it(app: str, tmp_path: Path) -> None:
+    """``--port 0`` asks for any free port, which every worker would pick for itself: refused
+    in one line, whatever port the environment names."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:9/0",
+           "DATABASE_URL": "postgresql://127.0.0.1:9/x", "WAITINGROOM_PORT": "8080",
+           "TICKETING_PORT": "8081"}
+    done = subprocess.run(
+        [sys.executable, "-m", app, "serve", "--host", "127.0.0.1", "--port", "0",
+         "--workers", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--workers needs a fixed port" in done.stderr
 
 
 async def test_gunicorn_workers_report_one_sum(
