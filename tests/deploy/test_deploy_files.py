@@ -187,6 +187,10 @@ def test_compose_urls_point_at_the_right_services(compose: dict[str, Any]) -> No
         db = urlsplit(env["DATABASE_URL"])
         assert (db.hostname, db.port) == ("pgbouncer", int(bouncer["LISTEN_PORT"]))
         assert env["PG_STATEMENT_CACHE_SIZE"] == "0", "PgBouncer transaction mode needs 0"
+        # LISTEN keeps a session, which transaction pooling does not: PostgreSQL itself.
+        listen = urlsplit(env["TK_LISTEN_DATABASE_URL"])
+        assert (listen.hostname, listen.port) == ("postgres", 5432)
+        assert listen.path == db.path and listen.username == db.username
         target = parse_redis_url(env["REDIS_URL"])
         host = urlsplit(target.url).hostname if target.mode == "single" else target.nodes[0][0]
         assert host in services
@@ -309,6 +313,9 @@ def test_k8s_env_is_what_the_apps_read(k8s: list[dict[str, Any]]) -> None:
     for app in APP_PACKAGES:
         assert_settings_load(env, app)
     assert env["PG_STATEMENT_CACHE_SIZE"] == "0"
+    # DATABASE_URL goes through PgBouncer (transaction mode); LISTEN needs PostgreSQL itself.
+    assert urlsplit(env["DATABASE_URL"]).hostname == "pgbouncer"
+    assert urlsplit(env["TK_LISTEN_DATABASE_URL"]).hostname == "postgres"
 
 
 def test_k8s_deployments_probe_serve_and_scale(k8s: list[dict[str, Any]]) -> None:
