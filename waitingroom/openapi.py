@@ -6,6 +6,8 @@ from typing import Any
 
 from fairgate.apidoc import SHARED_PATHS
 
+from . import rooms
+
 _ROOM = {"name": "room", "in": "path", "required": True,
          "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}}
 _ERR = {"description": "JSON error {error, message}"}
@@ -17,18 +19,21 @@ _JOIN_FIELDS = ["room", "number", "ticket", "position", "ahead", "eta_s", "eta_r
                 "poll_after_ms", "state"]
 _STATUS_FIELDS = ["room", "state", "number", "serving", "position", "ahead", "eta_s",
                   "eta_range_s", "admit_per_minute", "poll_after_ms", "redirect_url"]
+# The limits rooms.validate() applies, from the same constants.
+_RATE = {"type": "integer", "minimum": 0, "maximum": rooms.MAX_ADMIT_PER_MINUTE}
 _SETTINGS = {
     "type": "object",
     "properties": {
-        "admit_per_minute": {"type": "integer", "minimum": 0},
-        "max_active": {"type": "integer", "minimum": 1},
-        "session_ttl": {"type": "integer", "minimum": 1},
+        "admit_per_minute": _RATE,
+        "max_active": {"type": "integer", "minimum": 1, "maximum": rooms.MAX_ACTIVE},
+        "session_ttl": {"type": "integer", "minimum": 1, "maximum": rooms.MAX_SESSION_TTL_S},
         "target_url": {"type": "string", "format": "uri"},
-        "state": {"enum": ["open", "paused", "closed"]},
-        "mode": {"enum": ["fifo", "random", "passthrough", "reject", "standby"]},
-        "standby_max_per_minute": {"type": "integer", "minimum": 0},
-        "pow_difficulty": {"type": "integer", "minimum": 0, "maximum": 24},
-        "on_redis_failure": {"enum": ["fail_closed", "fail_open"]},
+        "state": {"enum": list(rooms.STATES)},
+        "mode": {"enum": list(rooms.MODES)},
+        "standby_max_per_minute": _RATE,
+        "pow_difficulty": {"type": "integer", "minimum": 0,
+                           "maximum": rooms.MAX_POW_DIFFICULTY},
+        "on_redis_failure": {"enum": list(rooms.REDIS_FAILURE_POLICIES)},
         "opens_at": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"},
                                {"type": "null"}]},
     },
@@ -109,7 +114,7 @@ SPEC: dict[str, Any] = {
             "summary": "What if: the wait of the last person in line at a proposed rate",
             "security": _ADMIN,
             "parameters": [_ROOM, {"name": "admit_per_minute", "in": "query", "required": True,
-                                   "schema": {"type": "integer", "minimum": 0}}],
+                                   "schema": _RATE}],
             "responses": {"200": {"description": "preview", "content": {"application/json": {
                 "schema": _obj(["admit_per_minute", "queue_length", "last_wait_s",
                                 "last_wait_range_s", "current"])}}},

@@ -194,3 +194,24 @@ def test_the_eta_rate_is_honest_about_measurements_and_full_rooms() -> None:
     assert rate(measured_per_minute=900.0) == 600  # the knob was just lowered
     # Every slot taken: at worst one session per session_ttl ends, per slot.
     assert rate(active=100) == 100 * 60 / 600
+
+
+def test_the_openapi_limits_are_the_limits_rooms_apply() -> None:
+    """Each integer setting's maximum in the published document is accepted and one more is
+    refused; each enum is what validate() takes."""
+    from fairgate.web import ValidationFailed
+    from waitingroom import rooms
+    from waitingroom.openapi import SPEC
+
+    put = SPEC["paths"]["/admin/api/rooms/{room}"]["put"]
+    props = put["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert set(props) == set(rooms.FIELDS)
+    for name, schema in props.items():
+        if schema.get("type") == "integer":
+            top = schema["maximum"]
+            assert rooms.validate({name: top}) == {name: top}
+            with pytest.raises(ValidationFailed):
+                rooms.validate({name: top + 1})
+        elif "enum" in schema:
+            for value in schema["enum"]:
+                assert rooms.validate({name: value}) == {name: value}
