@@ -4,9 +4,12 @@
     waitingroom-admin rooms show ROOM
     waitingroom-admin rooms set ROOM [--rate N] [--max-active N] [--session-ttl S]
                                      [--state open|paused|closed] [--target-url URL]
-                                     [--opens-at WHEN]
+                                     [--opens-at WHEN] [--mode MODE] [--standby-max N]
+                                     [--pow BITS] [--on-redis-failure POLICY]
     waitingroom-admin rooms watch ROOM [--interval S] [--once | --count N]
     waitingroom-admin events create --name NAME --room ROOM --section A:ROWS:SEATS:PRICE ...
+                                    [--limit N] [--hold-ttl S] [--currency CODE]
+                                    [--sale-starts WHEN] [--sale-ends WHEN]
     waitingroom-admin events list
     waitingroom-admin events report EVENT
     waitingroom-admin audit [--ticketing] [--limit N]
@@ -44,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="waitingroom-admin",
         description="Operate waiting rooms and ticketing events through the admin APIs.",
         epilog="exit codes: 0 done, 1 the API refused, 2 wrong usage or no token, "
-               "3 cannot connect",
+               "3 cannot connect, 130 interrupted, 141 the output's reader went away",
     )
     parser.add_argument(
         "--url", default=os.environ.get("WAITINGROOM_URL") or "http://127.0.0.1:8080",
@@ -112,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = groups.add_parser("audit", help="the operators' recent changes")
     audit.add_argument("--ticketing", action="store_true",
                        help="the ticketing app's log instead of the waiting room's")
-    audit.add_argument("--limit", type=int, default=20)
+    audit.add_argument("--limit", type=int, default=20,
+                       help="entries, newest first (1-1000, default 20)")
     return parser
 
 
