@@ -251,7 +251,7 @@
       call("GET", roomUrl(selected) + "/preview?admit_per_minute=" + encodeURIComponent(rate))
         .then(function (res) {
           if (seq !== previewSeq) { return; }
-          // Shown only where the server offers the estimate.
+          // Hidden when the preview cannot be had (a refused rate, a room just deleted).
           if (!res.ok || !res.data) { $("preview").classList.add("hidden"); return; }
           var d = res.data, range = d.last_wait_range_s, now = d.current || {};
           var text = T.preview_result
