@@ -147,8 +147,10 @@ PAGE_STRINGS = Catalog({
     },
     "working": {"en": "Checking…", "ko": "확인 중…"},
     "nojs": {
-        "en": "This waiting room needs JavaScript to hand out numbers.",
-        "ko": "이 대기실은 번호를 받으려면 JavaScript가 필요합니다.",
+        "en": "This waiting room needs JavaScript to hand out numbers: your browser does a "
+              "short check first, so that scripts cannot crowd out people.",
+        "ko": "이 대기실은 번호를 받으려면 JavaScript가 필요합니다. 자동화 프로그램이 사람들의 "
+              "자리를 빼앗지 못하도록 브라우저가 먼저 잠시 확인합니다.",
     },
     "failed": {
         "en": "The check did not go through; retrying…",

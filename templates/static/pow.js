@@ -72,6 +72,7 @@
     });
   }
 
+  document.getElementById("pow-lead").classList.remove("hidden");
   document.getElementById("pow-working").classList.remove("hidden");
   attempt(d.challenge, Number(d.difficulty));
 })();

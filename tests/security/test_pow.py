@@ -121,6 +121,7 @@ async def test_the_queue_page_solves_and_joins(
         await page.goto(f"{base}/r/{room_name}-solving", wait_until="commit")
         await page.wait_for_selector("#pow[data-state=solving]")
         await page.wait_for_selector("#pow-working", state="visible")
+        assert await page.is_visible("#pow-lead")
         await page.screenshot(path=str(artifacts / "queue-pow-solving-phone-en.png"))
         same = await page.evaluate("""async () => {
             const enc = new TextEncoder(), out = [];
@@ -142,6 +143,7 @@ async def test_the_queue_page_solves_and_joins(
     try:
         await page.goto(f"{base}/r/{room_name}-solving")
         assert await page.is_hidden("#pow-working")
+        assert await page.is_hidden("#pow-lead")  # "keep this page open" would be wrong here
         assert "needs JavaScript" in await page.text_content("#pow")
         await page.screenshot(path=str(artifacts / "queue-pow-nojs-phone-en.png"))
     finally:
