@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Iterable
 
 
 def alive(pid: int) -> bool:
@@ -20,3 +22,12 @@ def pids(pattern: str) -> list[int]:
     """Processes whose command line matches ``pattern`` (pgrep -f)."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(p) for p in found.split()]
+
+
+def wait_gone(watched: Iterable[int], seconds: float) -> list[int]:
+    """Wait up to ``seconds`` for the processes to end; those still alive then."""
+    watched = list(watched)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(alive(p) for p in watched):
+        time.sleep(0.1)
+    return [p for p in watched if alive(p)]

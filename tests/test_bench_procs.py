@@ -6,10 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from proc_support import alive, pids
+from proc_support import alive, pids, wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,9 +38,6 @@ def test_sigterm_stops_the_servers_of_a_benchmark() -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (
-            alive(hello_pid) or any(alive(p) for p in redis_pids)):
-        time.sleep(0.1)
+    wait_gone([hello_pid, *redis_pids], 10)
     assert not alive(hello_pid), "the app server was left running"
     assert not any(alive(p) for p in redis_pids), "Redis was left running"

@@ -7,10 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from proc_support import alive, pids
+from proc_support import alive, pids, wait_gone
 
 from fairgate.embedded import free_port
 
@@ -45,10 +44,7 @@ def test_sigterm_stops_the_demo_and_everything_it_started(tmp_path: Path) -> Non
         finally:
             if proc.poll() is None:
                 proc.kill()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(
-            alive(p) for found in started.values() for p in found):
-        time.sleep(0.1)
+    wait_gone((p for found in started.values() for p in found), 15)
     left = {name: found for name, found in started.items() if any(alive(p) for p in found)}
     for pid in (p for found in left.values() for p in found):
         os.kill(pid, signal.SIGKILL)  # a failing run still leaves nothing behind
